@@ -1,0 +1,69 @@
+"""Glue between Airflow and the core package: connection, run date, settings.
+
+Kept out of the DAG file so it stays a table of contents, and out of the core
+package so that one knows nothing of Airflow. Imported only inside tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_CONN_ID = "warehouse"
+
+
+def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
+    """SQLAlchemy URL of the Airflow connection ``conn_id``.
+
+    ``extra.sqlalchemy_url`` wins when set; otherwise the URL is built from the
+    connection's fields (sqlite: host is the file path; postgres: the usual fields).
+    """
+    from airflow.sdk import BaseHook
+    from sqlalchemy.engine import URL
+
+    conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    kind = (conn.conn_type or "").lower()
+    if kind == "sqlite":
+        path = conn.host or conn.schema or ""
+        return f"sqlite:///{path}"
+    if kind in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg2",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        ).render_as_string(hide_password=False)
+    raise ValueError(f"connection {conn_id!r} has unsupported type {conn.conn_type!r}")
+
+
+def run_date(context: Any) -> dt.date:
+    """The run date D: the DAG run's logical date (its run_after for runs without one)."""
+    stamp = context.get("logical_date") or context["dag_run"].run_after
+    return stamp.date()
+
+
+def settings(context: Any) -> Any:
+    """Settings for this run: environment, then the DAG params, then the warehouse connection."""
+    from replenishment.config import Settings
+
+    params = dict(context.get("params") or {})
+    return Settings.load({**params, "warehouse_url": warehouse_url()})
+
+
+def run_type(context: Any) -> str:
+    dag_run = context.get("dag_run")
+    value = getattr(dag_run, "run_type", None) or "manual"
+    return str(getattr(value, "value", value))
+
+
+def run_id(context: Any) -> str | None:
+    dag_run = context.get("dag_run")
+    return getattr(dag_run, "run_id", None)

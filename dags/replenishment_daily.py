@@ -1,0 +1,110 @@
+"""
+# replenishment_daily
+
+Forecasts daily demand per SKU and recommends the purchase orders to place on
+the run date D (the run's logical date).
+
+| stage | what it does | task |
+|---|---|---|
+| extract | order lines, SKU master, promotions, inventory, open POs known before D | `extract` |
+| validate | Great Expectations suites of `include/expectations/`; a critical failure stops the run, nothing is loaded | `validate` |
+| forecast | one model per SKU (Prophet / SBA / fallback), in mapped batches | `forecast` |
+| replenish | safety stock, reorder point, order-up-to, EOQ, pack and MOQ rounding | `replenish` |
+| load | replaces D's rows of every reporting table in one transaction | `load` |
+
+Params: `horizon_days` (days forecast from D) and `holiday_country` (ISO code).
+Re-running a date replaces that date's rows only. See the README for the tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, Param, dag, task
+
+REPORTING_ASSETS = [
+    Asset(f"replenishment://warehouse/reporting/{name}")
+    for name in (
+        "demand_forecast",
+        "replenishment_orders",
+        "forecast_accuracy",
+        "data_quality_results",
+        "pipeline_runs",
+    )
+]
+
+
+@dag(
+    dag_id="replenishment_daily",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["replenishment", "forecast"],
+    default_args={
+        "owner": "supply-chain-data",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=2),
+    },
+    params={
+        "horizon_days": Param(28, type="integer", minimum=1, maximum=365),
+        "holiday_country": Param("US", type="string", minLength=2, maxLength=3),
+    },
+)
+def replenishment_daily() -> None:
+    @task
+    def extract(**context) -> dict:
+        from replenishment.pipeline import stage_extract
+        from replenishment_airflow import run_date, settings
+
+        return stage_extract(settings(context), run_date(context))
+
+    @task
+    def validate(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+        from replenishment.pipeline import stage_validate
+        from replenishment.validate import DataQualityError
+        from replenishment_airflow import run_date, settings
+
+        try:
+            return stage_validate(settings(context), run_date(context))
+        except DataQualityError as exc:  # bad data: retrying will not fix it
+            raise AirflowFailException(str(exc)) from exc
+
+    @task
+    def plan_batches(**context) -> list[int]:
+        from replenishment.pipeline import plan_batches
+        from replenishment_airflow import run_date, settings
+
+        return plan_batches(settings(context), run_date(context))
+
+    @task(max_active_tis_per_dag=2)
+    def forecast(batch: int, **context) -> dict:
+        from replenishment.pipeline import stage_forecast
+        from replenishment_airflow import run_date, settings
+
+        return stage_forecast(settings(context), run_date(context), batch)
+
+    @task
+    def replenish(**context) -> dict:
+        from replenishment.pipeline import stage_replenish
+        from replenishment_airflow import run_date, settings
+
+        return stage_replenish(settings(context), run_date(context))
+
+    @task(outlets=REPORTING_ASSETS)
+    def load(**context) -> dict:
+        from replenishment.pipeline import stage_load
+        from replenishment_airflow import run_date, run_id, run_type, settings
+
+        return stage_load(
+            settings(context), run_date(context), run_id(context), run_type(context)
+        )
+
+    batches = plan_batches()
+    extract() >> validate() >> batches
+    forecast.expand(batch=batches) >> replenish() >> load()
+
+
+replenishment_daily()

@@ -1,0 +1,119 @@
+"""Run configuration: one typed place, read from the environment and run parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INCLUDE_DIR = Path(os.environ.get("REPLENISHMENT_INCLUDE_DIR", PROJECT_ROOT / "include"))
+DEFAULT_DATA_DIR = Path(os.environ.get("REPLENISHMENT_DATA_DIR", PROJECT_ROOT / ".data"))
+DEFAULT_WAREHOUSE_URL = f"sqlite:///{DEFAULT_DATA_DIR / 'warehouse.db'}"
+
+_ENV_PREFIX = "REPLENISHMENT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run can be told.
+
+    Every field can be set from the environment as ``REPLENISHMENT_<FIELD>``
+    (for example ``REPLENISHMENT_HORIZON_DAYS=42``) and overridden per run by a DAG
+    param or a command-line option of the same name.
+    """
+
+    #: SQLAlchemy URL of the warehouse holding the source and reporting tables.
+    warehouse_url: str = DEFAULT_WAREHOUSE_URL
+    #: Schema of the output tables on databases that have schemas (ignored on SQLite).
+    reporting_schema: str = "reporting"
+    #: Days forecast from the run date D: D .. D+horizon_days-1.
+    horizon_days: int = 28
+    #: ISO country code whose public holidays enter the Prophet model.
+    holiday_country: str = "US"
+    #: Central probability mass of [yhat_lower, yhat_upper].
+    interval_width: float = 0.80
+    #: Replenishment policy when the SKU master does not say: "periodic" (R,S) or "continuous" (s,Q).
+    policy: str = "periodic"
+    #: Service target the safety stock is sized for: "cycle" (alpha) or "fill_rate" (beta).
+    service_target: str = "cycle"
+    #: Number of forecast batches (Airflow mapped tasks).
+    forecast_batches: int = 4
+    #: Worker processes inside one forecast batch (0 = one per core).
+    forecast_workers: int = 0
+    #: Days of history held out to measure forecast error (0 disables the backtest).
+    backtest_days: int = 28
+    #: Days of history a SKU needs before Prophet is tried on it.
+    min_history_days: int = 56
+    #: Where run-scoped intermediate files go between tasks.
+    staging_dir: str = str(DEFAULT_DATA_DIR / "staging")
+    #: Directory for Great Expectations Data Docs.
+    data_docs_dir: str = str(DEFAULT_DATA_DIR / "data_docs")
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1:
+            raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days}")
+        if not 0 < self.interval_width < 1:
+            raise ValueError(f"interval_width must be in (0, 1), got {self.interval_width}")
+        if self.policy not in ("periodic", "continuous"):
+            raise ValueError(f"policy must be 'periodic' or 'continuous', got {self.policy!r}")
+        if self.service_target not in ("cycle", "fill_rate"):
+            raise ValueError(
+                f"service_target must be 'cycle' or 'fill_rate', got {self.service_target!r}"
+            )
+        if self.forecast_batches < 1:
+            raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")
+        if len(self.holiday_country) < 2:
+            raise ValueError(f"holiday_country must be an ISO code, got {self.holiday_country!r}")
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then ``REPLENISHMENT_*`` environment variables, then ``overrides``.
+
+        Unknown keys in ``overrides`` are ignored so that DAG params meant for
+        Airflow itself can be passed through unchanged; ``None`` values are skipped.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(_ENV_PREFIX + field.name.upper())
+            if raw not in (None, ""):
+                values[field.name] = _coerce(field.type, raw)
+        for key, value in (overrides or {}).items():
+            if key in {f.name for f in dataclasses.fields(cls)} and value not in (None, ""):
+                values[key] = _coerce(_field_type(cls, key), value)
+        return cls(**values)
+
+    def worker_count(self) -> int:
+        return self.forecast_workers or max(1, os.cpu_count() or 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return next(f.type for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _coerce(type_name: Any, value: Any) -> Any:
+    kind = str(type_name)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    return str(value)
+
+
+def parse_run_date(value: str | dt.date | dt.datetime) -> dt.date:
+    """The run date D as a calendar date, from an ISO string, a date or a datetime."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

@@ -1,0 +1,111 @@
+"""Extract: read what was known before the run date from the warehouse.
+
+Every query lives in ``include/sql/extract_*.sql`` and gets the run date as a
+bound parameter, so a run for D sees the same rows whenever it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from replenishment.db import query_frame
+
+log = logging.getLogger(__name__)
+
+#: Days of daily demand history read for the models (three years plus a day for leap years).
+HISTORY_DAYS = 1096
+#: Days back in which received purchase orders are used to measure lead times.
+LEAD_TIME_DAYS_BACK = 730
+
+
+@dataclass(frozen=True)
+class Extract:
+    """The inputs of one run, as of its run date.
+
+    sku: SKU master, one row per sku_id (all SKUs; ``active`` says which are planned).
+    demand: daily demand, units: sku_id, ds (day), y; only days with sales.
+    promotions: promo_id, sku_id, start_date, end_date (inclusive), discount_pct.
+    stockouts: sku_id, ds: days that ended with on_hand = 0 (censored demand).
+    on_hand: sku_id, snapshot_date, on_hand (latest snapshot before D).
+    on_order: sku_id, on_order, open_purchase_orders.
+    lead_times: sku_id, order_date, received_date of received purchase orders.
+    """
+
+    sku: pd.DataFrame
+    demand: pd.DataFrame
+    promotions: pd.DataFrame
+    stockouts: pd.DataFrame
+    on_hand: pd.DataFrame
+    on_order: pd.DataFrame
+    lead_times: pd.DataFrame
+
+    def save(self, directory: Path) -> None:
+        """Write every frame as Parquet into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for f in fields(self):
+            getattr(self, f.name).to_parquet(directory / f"{f.name}.parquet", index=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> Extract:
+        return cls(
+            **{f.name: pd.read_parquet(directory / f"{f.name}.parquet") for f in fields(cls)}
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {f.name: len(getattr(self, f.name)) for f in fields(self)}
+
+
+def history_start(run_date: dt.date) -> dt.date:
+    return run_date - dt.timedelta(days=HISTORY_DAYS)
+
+
+def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
+    """Read the five source tables as known before ``run_date``.
+
+    horizon_days: days forecast from the run date; promotions planned up to
+    D + horizon_days - 1 are read.
+    """
+    params = {
+        "run_date": run_date,
+        "history_start": history_start(run_date),
+        "horizon_end": run_date + dt.timedelta(days=horizon_days - 1),
+        "lead_time_start": run_date - dt.timedelta(days=LEAD_TIME_DAYS_BACK),
+    }
+    with engine.connect() as conn:
+        sku = query_frame(conn, "extract_sku_master.sql")
+        demand = query_frame(conn, "extract_daily_demand.sql", params, parse_dates=["ds"])
+        promotions = query_frame(
+            conn, "extract_promotions.sql", params, parse_dates=["start_date", "end_date"]
+        )
+        stockouts = query_frame(conn, "extract_stockout_days.sql", params, parse_dates=["ds"])
+        on_hand = query_frame(conn, "extract_on_hand.sql", params, parse_dates=["snapshot_date"])
+        on_order = query_frame(conn, "extract_on_order.sql", params)
+        lead_times = query_frame(
+            conn, "extract_lead_times.sql", params, parse_dates=["order_date", "received_date"]
+        )
+    sku["sku_id"] = sku["sku_id"].astype(str)
+    sku["active"] = sku["active"].map(_truthy).astype(bool)
+    for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
+        sku[col] = pd.to_numeric(sku[col]).astype("int64")
+    for col in ("unit_cost", "service_level", "holding_cost_rate", "order_cost"):
+        sku[col] = pd.to_numeric(sku[col]).astype("float64")
+    demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
+    on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
+    on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
+    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times):
+        frame["sku_id"] = frame["sku_id"].astype(str)
+    result = Extract(sku, demand, promotions, stockouts, on_hand, on_order, lead_times)
+    log.info("extract for %s: %s", run_date, result.counts())
+    return result
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "t", "yes", "y")
+    return bool(value)

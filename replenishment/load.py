@@ -1,0 +1,96 @@
+"""Load: replace the run date's rows of every output table in one transaction.
+
+A run writes only rows keyed by its own run_date. All tables of a run are
+written inside a single transaction, so a failure halfway (or a killed task)
+leaves every table exactly as it was: either all of the run's new rows are
+visible or none are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from replenishment.db import bulk_insert, run_script, schema_prefix
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TABLES = (
+    "demand_forecast",
+    "replenishment_orders",
+    "forecast_accuracy",
+    "data_quality_results",
+    "pipeline_runs",
+)
+
+#: Test hook: name of a table after which the load raises (to prove atomicity).
+FAIL_AFTER_ENV = "REPLENISHMENT_FAIL_LOAD_AFTER"
+
+
+class InjectedLoadFailure(RuntimeError):
+    """Raised by the fault-injection hook, never in normal operation."""
+
+
+def ensure_reporting_tables(engine: Engine, schema: str) -> None:
+    """Create the reporting schema (where the database has schemas) and the output tables."""
+    with engine.begin() as conn:
+        prefix = schema_prefix(conn, schema)
+        if prefix:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        run_script(conn, "create_reporting_tables.sql", reporting=prefix)
+
+
+def _replace(conn: Connection, prefix: str, table: str, run_date: dt.date, frame: pd.DataFrame) -> int:
+    conn.execute(
+        sa.text(f"DELETE FROM {prefix}{table} WHERE run_date = :run_date"),
+        {"run_date": run_date.isoformat() if conn.dialect.name == "sqlite" else run_date},
+    )
+    frame = frame.copy()
+    frame["run_date"] = run_date
+    columns = ["run_date", *[c for c in frame.columns if c != "run_date"]]
+    return bulk_insert(conn, f"{prefix}{table}", frame[columns])
+
+
+def load_outputs(
+    engine: Engine, schema: str, run_date: dt.date, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, int]:
+    """Replace ``run_date``'s rows of each named output table, all in one transaction.
+
+    Returns rows written per table. Columns of each frame must be columns of the
+    table (``run_date`` is set here).
+    """
+    unknown = set(tables) - set(OUTPUT_TABLES)
+    if unknown:
+        raise ValueError(f"not output tables: {sorted(unknown)}")
+    fail_after = os.environ.get(FAIL_AFTER_ENV)
+    written: dict[str, int] = {}
+    with engine.begin() as conn:
+        prefix = schema_prefix(conn, schema)
+        for table, frame in tables.items():
+            written[table] = _replace(conn, prefix, table, run_date, frame)
+            if fail_after == table:
+                raise InjectedLoadFailure(f"injected failure after writing {table}")
+    log.info("loaded run %s: %s", run_date, written)
+    return written
+
+
+def read_output(engine: Engine, schema: str, table: str, run_date: dt.date | None = None) -> pd.DataFrame:
+    """Rows of an output table (for one run date if given), ordered by its key."""
+    if table not in OUTPUT_TABLES:
+        raise ValueError(f"not an output table: {table}")
+    with engine.connect() as conn:
+        prefix = schema_prefix(conn, schema)
+        sql = f"SELECT * FROM {prefix}{table}"
+        params: dict[str, object] = {}
+        if run_date is not None:
+            sql += " WHERE run_date = :run_date"
+            params["run_date"] = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date
+        frame = pd.read_sql_query(sa.text(sql), conn, params=params)
+    keys = [c for c in ("run_date", "sku_id", "forecast_date", "suite") if c in frame.columns]
+    return frame.sort_values(keys).reset_index(drop=True)

@@ -1,0 +1,320 @@
+"""The pipeline's stages, as the DAG's tasks and the command line call them.
+
+Each stage reads its inputs from and writes its outputs to the run's staging
+directory (``<staging_dir>/<run_date>``), so the stages can run as separate
+Airflow tasks, on separate workers, and be retried one by one. Nothing is
+written to the reporting tables before ``stage_load`` (except the
+data-quality report of a run that fails validation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from replenishment.config import Settings
+from replenishment.db import make_engine
+
+log = logging.getLogger(__name__)
+
+
+class StageError(RuntimeError):
+    """A stage cannot go on; the message says why."""
+
+
+def staging_dir(settings: Settings, run_date: dt.date) -> Path:
+    return Path(settings.staging_dir) / run_date.isoformat()
+
+
+@contextmanager
+def _timed(settings: Settings, run_date: dt.date, stage: str):  # type: ignore[no-untyped-def]
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    yield
+    d = staging_dir(settings, run_date)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"timing.{stage}.json").write_text(
+        json.dumps({"started_at": started.isoformat(), "seconds": time.perf_counter() - t0})
+    )
+
+
+def _timings(settings: Settings, run_date: dt.date) -> dict[str, dict[str, Any]]:
+    d = staging_dir(settings, run_date)
+    out = {}
+    for path in d.glob("timing.*.json"):
+        out[path.name.split(".")[1]] = json.loads(path.read_text())
+    return out
+
+
+def _active_sku_ids(settings: Settings, run_date: dt.date) -> list[str]:
+    sku = pd.read_parquet(staging_dir(settings, run_date) / "sku.parquet")
+    return sorted(sku.loc[sku["active"], "sku_id"].astype(str))
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
+    """Extract the sources as of ``run_date`` into the staging directory; row counts."""
+    from replenishment.extract import extract
+
+    with _timed(settings, run_date, "extract"):
+        d = staging_dir(settings, run_date)
+        if d.exists():
+            shutil.rmtree(d)  # a retry or re-run starts clean
+        engine = make_engine(settings.warehouse_url)
+        try:
+            data = extract(engine, run_date, settings.horizon_days)
+        finally:
+            engine.dispose()
+        data.save(d)
+    return data.counts()
+
+
+def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
+    """Validate the sources with Great Expectations.
+
+    On a critical failure the data-quality report is written to
+    ``data_quality_results`` (only that table, only this run date) and
+    :class:`replenishment.validate.DataQualityError` is raised.
+    """
+    from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.validate import validate_sources
+
+    with _timed(settings, run_date, "validate"):
+        engine = make_engine(settings.warehouse_url)
+        try:
+            report = validate_sources(engine, run_date, data_docs_dir=settings.data_docs_dir)
+            frame = report.to_frame()
+            frame.to_parquet(staging_dir(settings, run_date) / "data_quality.parquet", index=False)
+            if not report.ok:
+                ensure_reporting_tables(engine, settings.reporting_schema)
+                load_outputs(
+                    engine,
+                    settings.reporting_schema,
+                    run_date,
+                    {"data_quality_results": frame.drop(columns=["run_date"], errors="ignore")},
+                )
+                if report.data_docs_path:
+                    log.error("Data Docs for this validation: %s", report.data_docs_path)
+                report.raise_for_critical()
+        finally:
+            engine.dispose()
+    for w in report.warnings:
+        log.warning("data quality warning: %s", w.message)
+    return {
+        "suites": len(report.results),
+        "warnings": len(report.warnings),
+        "data_docs_path": report.data_docs_path,
+    }
+
+
+def plan_batches(settings: Settings, run_date: dt.date) -> list[int]:
+    """Indexes of the forecast batches for this run (at most ``forecast_batches``)."""
+    n = len(_active_sku_ids(settings, run_date))
+    return list(range(max(1, min(settings.forecast_batches, n))))
+
+
+def stage_forecast(
+    settings: Settings, run_date: dt.date, batch: int = 0, batches: int | None = None
+) -> dict[str, Any]:
+    """Forecast batch ``batch`` of ``batches`` (active SKUs dealt round-robin).
+
+    ``batches`` defaults to the count :func:`plan_batches` gives for this run.
+    """
+    from replenishment.forecast import ForecastConfig, forecast_frames
+
+    d = staging_dir(settings, run_date)
+    batches = batches or len(plan_batches(settings, run_date))
+    with _timed(settings, run_date, f"forecast-{batch}"):
+        sku_ids = _active_sku_ids(settings, run_date)[batch::batches]
+        filters = [("sku_id", "in", sku_ids)] if sku_ids else None
+        demand = pd.read_parquet(d / "demand.parquet", filters=filters)
+        stockouts = pd.read_parquet(d / "stockouts.parquet", filters=filters)
+        promotions = pd.read_parquet(d / "promotions.parquet", filters=filters)
+        cfg = ForecastConfig(
+            run_date=run_date,
+            horizon_days=settings.horizon_days,
+            holiday_country=settings.holiday_country,
+            interval_width=settings.interval_width,
+            backtest_days=settings.backtest_days,
+            min_history_days=settings.min_history_days,
+        )
+        result = forecast_frames(
+            sku_ids, demand, stockouts, promotions, cfg, workers=settings.worker_count()
+        )
+        result.save(d, f"batch{batch:04d}")
+    summary = result.summary
+    return {
+        "batch": batch,
+        "skus": len(sku_ids),
+        "models": summary["model"].value_counts().to_dict() if len(summary) else {},
+        "failed": int(summary["failed"].sum()) if len(summary) else 0,
+    }
+
+
+def _forecast_results(settings: Settings, run_date: dt.date) -> Any:
+    from replenishment.forecast import ForecastResult
+
+    d = staging_dir(settings, run_date)
+    stems = sorted(p.name.split(".")[0] for p in d.glob("batch*.summary.parquet"))
+    if not stems:
+        raise StageError(f"no forecast batches found in {d}")
+    return ForecastResult.concat([ForecastResult.load(d, s) for s in stems])
+
+
+def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
+    """Turn the forecasts into order recommendations and check the outputs."""
+    from replenishment.extract import Extract
+    from replenishment.policy import compute_orders, lead_time_stats
+    from replenishment.validate import validate_outputs
+
+    d = staging_dir(settings, run_date)
+    with _timed(settings, run_date, "replenish"):
+        data = Extract.load(d)
+        result = _forecast_results(settings, run_date)
+        active = data.sku[data.sku["active"]].copy()
+        missing = sorted(set(active["sku_id"]) - set(result.summary["sku_id"]))
+        if missing:
+            raise StageError(f"{len(missing)} active SKUs have no forecast, e.g. {missing[:5]}")
+        position = active[["sku_id"]].merge(data.on_hand[["sku_id", "on_hand"]], how="left")
+        position = position.merge(data.on_order[["sku_id", "on_order"]], how="left")
+        position = position.fillna({"on_hand": 0.0, "on_order": 0.0})
+        position["backorders"] = 0.0
+        lead = lead_time_stats(data.lead_times)
+        params = active.merge(result.summary[["sku_id", "sigma_daily", "model"]], on="sku_id")
+        params = params.merge(lead[["sku_id", "lead_time_std_days"]], on="sku_id", how="left")
+        orders = compute_orders(
+            result.forecast[["sku_id", "forecast_date", "yhat"]],
+            position,
+            params,
+            run_date,
+            policy=settings.policy,
+            service_target=settings.service_target,
+        )
+        check = validate_outputs(
+            result.forecast, orders, active["sku_id"].tolist(), run_date, settings.horizon_days
+        )
+        if not check.success:
+            lines = "\n".join(f"  - {f.message}" for f in check.failures)
+            raise StageError(f"output checks failed, nothing loaded:\n{lines}")
+        orders.to_parquet(d / "orders.parquet", index=False)
+    placed = orders[orders["order_qty"] > 0]
+    return {"skus": len(orders), "orders": len(placed), "value": float(placed["order_value"].sum())}
+
+
+def stage_load(
+    settings: Settings,
+    run_date: dt.date,
+    run_id: str | None = None,
+    run_type: str = "manual",
+    cleanup: bool = True,
+) -> dict[str, Any]:
+    """Write every output table for ``run_date`` in one transaction; the run summary."""
+    from replenishment.load import ensure_reporting_tables, load_outputs
+
+    d = staging_dir(settings, run_date)
+    load_started = time.perf_counter()
+    result = _forecast_results(settings, run_date)
+    orders = pd.read_parquet(d / "orders.parquet")
+    quality = pd.read_parquet(d / "data_quality.parquet").drop(columns=["run_date"], errors="ignore")
+    timings = _timings(settings, run_date)
+    forecast = result.forecast.copy()
+    forecast["forecast_date"] = pd.to_datetime(forecast["forecast_date"]).dt.date
+    accuracy = result.accuracy.copy()
+    orders = orders.drop(columns=["run_date"], errors="ignore")
+    summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
+    summary["load_seconds"] = time.perf_counter() - load_started
+    engine = make_engine(settings.warehouse_url)
+    try:
+        ensure_reporting_tables(engine, settings.reporting_schema)
+        summary["load_seconds"] = time.perf_counter() - load_started
+        summary["finished_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        written = load_outputs(
+            engine,
+            settings.reporting_schema,
+            run_date,
+            {
+                "demand_forecast": forecast,
+                "replenishment_orders": orders,
+                "forecast_accuracy": accuracy,
+                "data_quality_results": quality,
+                "pipeline_runs": pd.DataFrame([summary]).drop(columns=["run_date"]),
+            },
+        )
+    finally:
+        engine.dispose()
+    if cleanup:
+        shutil.rmtree(d, ignore_errors=True)
+    out = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in summary.items()}
+    out["rows_written"] = written
+    return out
+
+
+def _run_summary(
+    settings: Settings,
+    run_date: dt.date,
+    run_id: str | None,
+    run_type: str,
+    result: Any,
+    orders: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    timings: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    models = result.summary["model"]
+    forecast_seconds = sum(v["seconds"] for k, v in timings.items() if k.startswith("forecast"))
+    starts = [dt.datetime.fromisoformat(v["started_at"]) for v in timings.values()]
+    scored = accuracy.dropna(subset=["wape", "baseline_wape"])
+    actual = scored["actual_units"].sum()
+    wape = float((scored["wape"] * scored["actual_units"]).sum() / actual) if actual > 0 else None
+    base = (
+        float((scored["baseline_wape"] * scored["actual_units"]).sum() / actual) if actual > 0 else None
+    )
+    placed = orders[orders["order_qty"] > 0]
+    return {
+        "run_date": run_date,
+        "run_id": run_id,
+        "run_type": run_type,
+        "status": "success",
+        "started_at": min(starts) if starts else dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "finished_at": None,
+        "horizon_days": settings.horizon_days,
+        "holiday_country": settings.holiday_country,
+        "skus_total": int(len(result.summary)),
+        "skus_prophet": int((models == "prophet").sum()),
+        "skus_intermittent": int((models == "sba").sum()),
+        "skus_fallback": int((~models.isin(["prophet", "sba"])).sum()),
+        "skus_failed": int(result.summary["failed"].sum()),
+        "orders_placed": int(len(placed)),
+        "order_value": float(placed["order_value"].sum()),
+        "wape": wape,
+        "baseline_wape": base,
+        "extract_seconds": timings.get("extract", {}).get("seconds"),
+        "validate_seconds": timings.get("validate", {}).get("seconds"),
+        "forecast_seconds": forecast_seconds,
+        "replenish_seconds": timings.get("replenish", {}).get("seconds"),
+        "load_seconds": None,
+    }
+
+
+def run_pipeline(settings: Settings, run_date: dt.date, run_type: str = "cli") -> dict[str, Any]:
+    """Run every stage for ``run_date`` in this process, as the DAG would."""
+    log.info("extract: %s", stage_extract(settings, run_date))
+    try:
+        log.info("validate: %s", stage_validate(settings, run_date))
+        batches = plan_batches(settings, run_date)
+        for b in batches:
+            log.info("forecast: %s", stage_forecast(settings, run_date, b, len(batches)))
+        log.info("replenish: %s", stage_replenish(settings, run_date))
+    except Exception:
+        shutil.rmtree(staging_dir(settings, run_date), ignore_errors=True)
+        raise
+    return stage_load(settings, run_date, run_id=None, run_type=run_type)

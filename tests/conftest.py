@@ -1,0 +1,87 @@
+"""Shared fixtures: a small demo warehouse and fresh PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support import SMALL_DEMO
+
+PG_ADMIN_URL = os.environ.get(
+    "REPLENISHMENT_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("REPLENISHMENT_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+
+
+
+def _pg_admin_engine() -> sa.Engine:
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with _pg_admin_engine().connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except Exception as exc:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (REPLENISHMENT_REQUIRE_POSTGRES) but {PG_ADMIN_URL} is unreachable: {exc}")
+        return False
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    if not pg_available:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set REPLENISHMENT_REQUIRE_POSTGRES=1 to fail instead)")
+    name = f"replenishment_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def small_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo warehouse (SQLite file) built once per session; copy it before writing."""
+    from replenishment.db import make_engine
+    from replenishment.demo import DemoSpec, generate
+
+    path = tmp_path_factory.mktemp("demo") / "warehouse.db"
+    engine = make_engine(f"sqlite:///{path}")
+    generate(engine, DemoSpec(**SMALL_DEMO))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_warehouse(small_demo_db: Path, tmp_path: Path) -> str:
+    """URL of a private copy of the small demo warehouse."""
+    target = tmp_path / "warehouse.db"
+    shutil.copy(small_demo_db, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def pg_warehouse(pg_url: str) -> str:
+    """URL of a fresh PostgreSQL database holding the small demo warehouse."""
+    from replenishment.db import make_engine
+    from replenishment.demo import DemoSpec, generate
+
+    engine = make_engine(pg_url)
+    generate(engine, DemoSpec(**SMALL_DEMO))
+    engine.dispose()
+    return pg_url

@@ -1,0 +1,68 @@
+"""The DAG folder imports cleanly, cheaply, and follows the project's rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "replenishment_daily" in dagbag.dags
+
+
+def test_dag_shape_and_defaults(dagbag):
+    dag = dagbag.dags["replenishment_daily"]
+    assert dag.catchup is False
+    assert dag.max_active_runs and dag.max_active_runs <= 4
+    assert dag.start_date.year == 2026 and dag.start_date.tzinfo is not None
+    assert dag.doc_md and "replenishment_daily" in dag.doc_md
+    assert set(dag.params.keys()) >= {"horizon_days", "holiday_country"}
+    assert dag.params["horizon_days"] == 28 and dag.params["holiday_country"] == "US"
+    ids = set(dag.task_dict)
+    assert {"extract", "validate", "plan_batches", "forecast", "replenish", "load"} <= ids
+    for task in dag.tasks:
+        assert task.owner == "supply-chain-data"
+        assert task.retries >= 1
+    assert dag.task_dict["forecast"].max_active_tis_per_dag
+    upstream = {t: set(dag.task_dict[t].upstream_task_ids) for t in ids}
+    assert "extract" in upstream["validate"]
+    assert "validate" in upstream["plan_batches"]
+    assert "forecast" in upstream["replenish"]
+    assert "replenish" in upstream["load"]
+    assert len(dag.task_dict["load"].outlets) == 5
+
+
+def test_parse_is_cheap_and_imports_nothing_heavy():
+    """Parsing must not import pandas, prophet, great_expectations or open connections."""
+    code = (
+        "import sys, time, json, importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('d', {str(DAGS / 'replenishment_daily.py')!r})\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "t = time.perf_counter(); spec.loader.exec_module(m); dt = time.perf_counter() - t\n"
+        "heavy = [n for n in ('pandas', 'prophet', 'great_expectations', 'replenishment') if n in sys.modules]\n"
+        "print(json.dumps({'seconds': dt, 'heavy': heavy}))\n"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["seconds"] < 2.0

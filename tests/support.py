@@ -1,0 +1,81 @@
+"""Contract checks and constants shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from replenishment.db import make_engine
+from replenishment.load import OUTPUT_TABLES, read_output
+
+#: The small demo used by the integration tests: history ends the day before RUN_DATE.
+RUN_DATE = dt.date(2026, 7, 1)
+SMALL_DEMO = {"n_skus": 24, "years": 2.2, "end_date": dt.date(2026, 6, 30), "seed": 7}
+
+VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type"]}
+
+
+def outputs(url: str, run_date: dt.date | None, schema: str = "reporting") -> dict[str, pd.DataFrame]:
+    """Every output table (for one run date), without wall-clock columns."""
+    engine = make_engine(url)
+    try:
+        frames = {t: read_output(engine, schema, t, run_date) for t in OUTPUT_TABLES}
+    finally:
+        engine.dispose()
+    for table, cols in VOLATILE.items():
+        frames[table] = frames[table].drop(columns=cols)
+    frames["pipeline_runs"] = frames["pipeline_runs"].drop(
+        columns=[c for c in frames["pipeline_runs"].columns if c.endswith("_seconds")]
+    )
+    return frames
+
+
+def assert_same_outputs(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
+    for table in OUTPUT_TABLES:
+        left = a[table].astype(str).reset_index(drop=True)
+        right = b[table].astype(str).reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, check_dtype=False, obj=table)
+
+
+def check_contract(url: str, run_date: dt.date, horizon_days: int = 28) -> dict[str, pd.DataFrame]:
+    """Assert the contract's rules on the output tables of ``run_date``; return them."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        sku = pd.read_sql_query("SELECT sku_id, pack_size, moq, active FROM sku_master", conn)
+    engine.dispose()
+    active = set(sku.loc[sku["active"].astype(bool), "sku_id"])
+    out = outputs(url, run_date)
+
+    fc = out["demand_forecast"]
+    assert not fc.duplicated(["run_date", "sku_id", "forecast_date"]).any()
+    assert set(fc["sku_id"]) == active
+    assert (fc.groupby("sku_id").size() == horizon_days).all()
+    assert (fc["yhat"] >= 0).all() and np.isfinite(fc["yhat"]).all()
+    assert (fc["yhat_lower"] <= fc["yhat"] + 1e-9).all()
+    assert (fc["yhat_upper"] >= fc["yhat"] - 1e-9).all()
+    dates = pd.to_datetime(fc["forecast_date"].astype(str))
+    assert dates.min().date() == run_date
+    assert dates.max().date() == run_date + dt.timedelta(days=horizon_days - 1)
+
+    orders = out["replenishment_orders"]
+    assert not orders.duplicated(["run_date", "sku_id"]).any()
+    assert set(orders["sku_id"]) == active
+    merged = orders.merge(sku, on="sku_id", suffixes=("", "_master"))
+    qty = merged["order_qty"]
+    assert (qty >= 0).all()
+    assert np.allclose(qty % merged["pack_size_master"], 0)
+    assert ((qty == 0) | (qty >= merged["moq_master"])).all()
+    assert np.allclose(
+        merged["inventory_position"], merged["on_hand"] + merged["on_order"] - merged["backorders"]
+    )
+
+    acc = out["forecast_accuracy"]
+    assert set(acc["sku_id"]) == active
+    dq = out["data_quality_results"]
+    assert len(dq) >= 5 and dq["success"].astype(int).isin([0, 1]).all()
+    runs = out["pipeline_runs"]
+    assert len(runs) == 1 and int(runs["skus_total"].iloc[0]) == len(active)
+    return out
+
