@@ -148,8 +148,10 @@ class ForecastResult:
 
     @classmethod
     def load(cls, directory: Path, stem: str) -> ForecastResult:
+        forecast = pd.read_parquet(directory / f"{stem}.forecast.parquet")
+        forecast["forecast_date"] = forecast["forecast_date"].astype("datetime64[ns]")
         return cls(
-            forecast=pd.read_parquet(directory / f"{stem}.forecast.parquet"),
+            forecast=forecast,
             accuracy=pd.read_parquet(directory / f"{stem}.accuracy.parquet"),
             summary=pd.read_parquet(directory / f"{stem}.summary.parquet"),
         )
@@ -500,7 +502,7 @@ def forecast_series(
     forecast = pd.DataFrame(
         {
             "sku_id": s.sku_id,
-            "forecast_date": s.future_dates,
+            "forecast_date": s.future_dates.as_unit("ns"),
             "yhat": future,
             "yhat_lower": np.clip(future - z * sigma, 0, None),
             "yhat_upper": future + z * sigma,

@@ -394,6 +394,9 @@ def compute_orders(
 
     skus = pd.Index(params["sku_id"])
     n = len(skus)
+    if n == 0:
+        logger.info("replenishment for %s: no SKUs in params", run_date.isoformat())
+        return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
     periodic = _policy_mask(params, policy, skus)
 
     unit_cost = _float_col(params, "unit_cost")
@@ -592,7 +595,7 @@ def _policy_mask(params: pd.DataFrame, default: str, skus: pd.Index) -> npt.NDAr
     if "policy" not in params:
         return np.full(len(params), default == "periodic")
     chosen = params["policy"].astype(object).where(params["policy"].notna(), default)
-    chosen = chosen.astype(str).str.strip().str.lower()
+    chosen = chosen.astype(str).str.strip().str.lower().replace("", default)
     invalid = ~chosen.isin(POLICIES).to_numpy()
     if invalid.any():
         raise ValueError(

@@ -353,17 +353,21 @@ def test_fill_rate_safety_stock_increases_with_fill_rate(
 def test_many_skus_at_once_equal_one_at_a_time(
     scenarios_list: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]],
 ) -> None:
-    renamed = [
-        tuple(frame.assign(sku_id=f"S{i}") for frame in scenario)
-        for i, scenario in enumerate(scenarios_list)
-    ]
+    forecasts, positions, params = [], [], []
+    for i, (forecast, position, param) in enumerate(scenarios_list):
+        forecasts.append(forecast.assign(sku_id=f"S{i}"))
+        positions.append(position.assign(sku_id=f"S{i}"))
+        params.append(param.assign(sku_id=f"S{i}"))
     together = compute_orders(
-        pd.concat([s[0] for s in renamed]),
-        pd.concat([s[1] for s in renamed]),
-        pd.concat([s[2] for s in renamed]),
-        RUN_DATE,
+        pd.concat(forecasts), pd.concat(positions), pd.concat(params), RUN_DATE
     )
-    alone = pd.concat([compute_orders(*s, RUN_DATE) for s in renamed], ignore_index=True)
+    alone = pd.concat(
+        [
+            compute_orders(f, p, q, RUN_DATE)
+            for f, p, q in zip(forecasts, positions, params, strict=True)
+        ],
+        ignore_index=True,
+    )
     pd.testing.assert_frame_equal(together, alone)
 
 

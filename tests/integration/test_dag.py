@@ -1,0 +1,99 @@
+"""The DAG run end to end by Airflow (`airflow dags test`), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from replenishment.config import Settings
+from replenishment.pipeline import run_pipeline
+from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.sys.executable).parent
+
+
+def _env(home: Path, conn: dict, tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_WAREHOUSE": json.dumps(conn),
+            "REPLENISHMENT_STAGING_DIR": str(tmp / "staging"),
+            "REPLENISHMENT_DATA_DOCS_DIR": str(tmp / "docs"),
+            "REPLENISHMENT_FORECAST_WORKERS": "2",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = _env(home, {"conn_type": "sqlite", "host": "/nonexistent"}, home)
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
+    return home
+
+
+def run_dag(home: Path, conn: dict, tmp: Path, conf: dict | None = None) -> tuple[str, str]:
+    """Run the DAG for RUN_DATE with `airflow dags test`; (final state, log)."""
+    env = _env(home, conn, tmp)
+    cmd = [str(BIN / "airflow"), "dags", "test", "replenishment_daily", RUN_DATE.isoformat()]
+    if conf:
+        cmd += ["-c", json.dumps(conf)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    log = proc.stdout + proc.stderr
+    runs = subprocess.run(
+        [str(BIN / "airflow"), "dags", "list-runs", "replenishment_daily", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    states = [r["state"] for r in json.loads(runs) if r["logical_date"].startswith(RUN_DATE.isoformat())]
+    assert states, f"no DAG run recorded:\n{log[-4000:]}"
+    return states[0], log
+
+
+def test_dag_on_sqlite_matches_command_line(airflow_home, sqlite_warehouse, tmp_path):
+    path = sqlite_warehouse.removeprefix("sqlite:///")
+    state, log = run_dag(airflow_home, {"conn_type": "sqlite", "host": path}, tmp_path)
+    assert state == "success", log[-6000:]
+    dag_out = check_contract(sqlite_warehouse, RUN_DATE)
+    # the command line, same code, same date: same rows
+    settings = Settings.load(
+        {
+            "warehouse_url": sqlite_warehouse,
+            "staging_dir": str(tmp_path / "cli"),
+            "data_docs_dir": str(tmp_path / "docs"),
+        }
+    )
+    run_pipeline(settings, RUN_DATE)
+    assert_same_outputs(dag_out, outputs(sqlite_warehouse, RUN_DATE))
+
+
+@pytest.mark.postgres
+def test_dag_on_postgres(airflow_home, pg_warehouse, tmp_path):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_warehouse)
+    conn = {
+        "conn_type": "postgres",
+        "host": url.host,
+        "port": url.port,
+        "login": url.username,
+        "schema": url.database,
+    }
+    state, log = run_dag(airflow_home, conn, tmp_path, conf={"horizon_days": 14})
+    assert state == "success", log[-6000:]
+    check_contract(pg_warehouse, RUN_DATE, horizon_days=14)

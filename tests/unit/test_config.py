@@ -1,0 +1,31 @@
+"""Settings: defaults, environment, run parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from replenishment.config import Settings, parse_run_date
+
+
+def test_defaults_environment_then_overrides():
+    s = Settings.load(env={})
+    assert s.horizon_days == 28 and s.holiday_country == "US"
+    s = Settings.load(env={"REPLENISHMENT_HORIZON_DAYS": "42"})
+    assert s.horizon_days == 42
+    s = Settings.load({"horizon_days": "14", "unknown_param": 1, "holiday_country": None}, env={})
+    assert s.horizon_days == 14 and s.holiday_country == "US"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"horizon_days": 0}, {"interval_width": 1.0}, {"policy": "weekly"}, {"forecast_batches": 0}]
+)
+def test_invalid_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        Settings.load(bad, env={})
+
+
+def test_parse_run_date():
+    assert parse_run_date("2026-07-01T00:00:00+00:00") == dt.date(2026, 7, 1)
+    assert parse_run_date(dt.datetime(2026, 7, 1, 5)) == dt.date(2026, 7, 1)

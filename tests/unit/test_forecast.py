@@ -1,0 +1,143 @@
+"""Forecast stage: routing, censoring, promotions, fallback; small known series."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replenishment import forecast as fc
+
+RUN_DATE = dt.date(2026, 7, 1)
+DAYS = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=800, freq="D")
+
+
+def _demand(sku: str, y: np.ndarray, dates: pd.DatetimeIndex = DAYS) -> pd.DataFrame:
+    frame = pd.DataFrame({"sku_id": sku, "ds": dates, "y": y.astype(float)})
+    return frame[frame["y"] > 0]
+
+
+def _empty(*cols: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+
+
+NO_PROMOS = pd.DataFrame(
+    {
+        "sku_id": pd.Series(dtype=str),
+        "start_date": pd.Series(dtype="datetime64[ns]"),
+        "end_date": pd.Series(dtype="datetime64[ns]"),
+    }
+)
+NO_STOCKOUTS = pd.DataFrame({"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")})
+
+
+def test_classify_syntetos_boylan_classes():
+    rng = np.random.default_rng(1)
+    smooth = rng.poisson(20, 400).astype(float)
+    erratic = rng.choice([1.0, 2.0, 60.0], size=400)
+    intermittent = np.where(rng.random(400) < 0.2, 5.0, 0.0)
+    lumpy = np.where(rng.random(400) < 0.2, rng.choice([1.0, 40.0], size=400), 0.0)
+    assert fc.classify(smooth, 56)[0] == "smooth"
+    assert fc.classify(erratic, 56)[0] == "erratic"
+    assert fc.classify(intermittent, 56)[0] == "intermittent"
+    assert fc.classify(lumpy, 56)[0] == "lumpy"
+    assert fc.classify(smooth[:30], 56)[0] == "short"
+    assert fc.classify(np.zeros(100), 56)[0] == "none"
+    assert fc.model_for_class("lumpy") == "sba" and fc.model_for_class("smooth") == "prophet"
+
+
+def test_sba_textbook_value():
+    # demand of 4 every 4th day: size 4, interval 4 -> SBA rate (1 - 0.05) * 4 / 4 = 0.95
+    y = np.tile([0.0, 0.0, 0.0, 4.0], 50)
+    assert fc.sba(y, 3) == pytest.approx(np.full(3, 0.95))
+
+
+def test_seasonal_naive_repeats_last_week_and_fills_censored():
+    y = np.array([1, 2, 3, 4, 5, 6, 7, 10, 20, 30, np.nan, 50, 60, 70], dtype=float)
+    out = fc.seasonal_naive(y, 9)
+    assert out[:7].tolist() == [10, 20, 30, 40, 50, 60, 70]
+    assert out[7:].tolist() == [10, 20]
+
+
+def test_build_series_fills_zeros_and_censors_stockouts():
+    y = np.zeros(len(DAYS))
+    y[::2] = 5
+    stockouts = pd.DataFrame({"sku_id": "A", "ds": DAYS[10:13]})
+    (s,) = fc.build_series(["A"], _demand("A", y), stockouts, NO_PROMOS, RUN_DATE, 7)
+    assert s.dates[0] == DAYS[0] and s.dates[-1] == DAYS[-1]
+    assert np.isnan(s.y[10:13]).all()
+    assert s.y[1] == 0 and s.y[0] == 5
+    assert list(s.future_dates.date) == [RUN_DATE + dt.timedelta(days=i) for i in range(7)]
+
+
+def test_planned_promotion_raises_forecast_on_its_days_only():
+    rng = np.random.default_rng(3)
+    promo = np.zeros(len(DAYS))
+    for start in range(30, len(DAYS) - 10, 60):
+        promo[start : start + 7] = 1
+    y = rng.poisson(30 * (1 + 1.0 * promo))
+    planned = pd.DataFrame(
+        {
+            "sku_id": "P",
+            "start_date": [DAYS[s] for s in range(30, len(DAYS) - 10, 60)]
+            + [pd.Timestamp(RUN_DATE) + pd.Timedelta(days=10)],
+        }
+    )
+    planned["end_date"] = planned["start_date"] + pd.Timedelta(days=6)
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=28, backtest_days=0)
+    result = fc.forecast_frames(["P"], _demand("P", y), NO_STOCKOUTS, planned, cfg)
+    f = result.forecast
+    on = f[f["promo"] == 1]["yhat"]
+    off = f[f["promo"] == 0]["yhat"]
+    assert len(on) == 7
+    assert on.min() > off.max()
+    assert on.mean() / off.mean() == pytest.approx(2.0, rel=0.25)
+    assert result.summary["promo_uplift"].iloc[0] == pytest.approx(1.0, rel=0.2)
+    assert (f["model"] == "prophet").all()
+
+
+def test_failing_model_falls_back_and_is_counted(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("Stan optimisation failed")
+
+    monkeypatch.setattr(fc._ProphetModel, "fit_predict", boom)
+    rng = np.random.default_rng(4)
+    demand = pd.concat(
+        [_demand("BAD", rng.poisson(10, len(DAYS))), _demand("SLOW", np.tile([0, 0, 0, 0, 2], 160))]
+    )
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=14)
+    result = fc.forecast_frames(["BAD", "SLOW"], demand, NO_STOCKOUTS, NO_PROMOS, cfg)
+    summary = result.summary.set_index("sku_id")
+    assert summary.loc["BAD", "failed"] == 1 and summary.loc["BAD", "model"] == "seasonal_naive"
+    assert "Stan optimisation failed" in summary.loc["BAD", "error"]
+    assert summary.loc["SLOW", "failed"] == 0 and summary.loc["SLOW", "model"] == "sba"
+    assert len(result.forecast) == 28 and (result.forecast["yhat"] >= 0).all()
+
+
+def test_intervals_and_backtest_metrics():
+    rng = np.random.default_rng(5)
+    y = rng.poisson(12, len(DAYS)).astype(float)
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_days=28, interval_width=0.8)
+    result = fc.forecast_frames(["S"], _demand("S", y), NO_STOCKOUTS, NO_PROMOS, cfg)
+    acc = result.accuracy.iloc[0]
+    assert acc["backtest_days"] == 28
+    assert 0 < acc["wape"] < 0.5 and acc["wape"] < acc["baseline_wape"]
+    sigma = result.summary["sigma_daily"].iloc[0]
+    assert sigma == pytest.approx(np.sqrt(12), rel=0.3)  # Poisson noise
+    f = result.forecast
+    width = (f["yhat_upper"] - f["yhat"]).iloc[0]
+    assert width == pytest.approx(1.2816 * sigma, rel=1e-3)
+
+
+def test_subprocess_workers_give_the_same_result():
+    rng = np.random.default_rng(6)
+    ids = [f"S{i}" for i in range(16)]
+    demand = pd.concat([_demand(s, rng.poisson(5 + i, len(DAYS))) for i, s in enumerate(ids)])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_days=0)
+    one = fc.forecast_frames(ids, demand, NO_STOCKOUTS, NO_PROMOS, cfg, workers=1)
+    two = fc.forecast_frames(ids, demand, NO_STOCKOUTS, NO_PROMOS, cfg, workers=2)
+    a = one.forecast.sort_values(["sku_id", "forecast_date"]).reset_index(drop=True)
+    b = two.forecast.sort_values(["sku_id", "forecast_date"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
