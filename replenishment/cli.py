@@ -1,8 +1,8 @@
 """Command line: the same pipeline as the DAG, without Airflow.
 
-    replenishment demo-warehouse [--url URL] [--skus N] [--years Y] [--seed S]
-    replenishment run --date 2026-07-01 [--url URL] [--horizon-days 28] [--holiday-country US]
-    replenishment summary --date 2026-07-01 [--url URL]
+replenishment demo-warehouse [--url URL] [--skus N] [--years Y] [--seed S]
+replenishment run --date 2026-07-01 [--url URL] [--horizon-days 28] [--holiday-country US]
+replenishment summary --date 2026-07-01 [--url URL]
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     """A short human summary of a finished run."""
     where = settings.warehouse_url.split("@")[-1]
-    schema = settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"
+    schema = (
+        settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"
+    )
     return "\n".join(
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "

@@ -69,8 +69,7 @@ def sql_text(name: str, reporting: str = "") -> str:
 
 def split_statements(script: str) -> list[str]:
     """Statements of a script separated by ``;`` (comments stripped; no ``;`` inside literals)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return [s.strip() for s in strip_comments(script).split(";") if s.strip()]
 
 
 def run_script(conn: Connection, name: str, reporting: str = "") -> None:
@@ -79,8 +78,9 @@ def run_script(conn: Connection, name: str, reporting: str = "") -> None:
         conn.exec_driver_sql(statement)
 
 
-def _bind(value: Any) -> Any:
-    return value
+def strip_comments(sql: str) -> str:
+    """SQL without ``--`` comments (so a ``:name`` in a comment is not taken for a parameter)."""
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines()).strip()
 
 
 def query_frame(
@@ -96,7 +96,7 @@ def query_frame(
     text dates and PostgreSQL casts to the column's type.
     """
     bound = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in (params or {}).items()}
-    stmt = sa.text(sql_text(name, reporting))
+    stmt = sa.text(strip_comments(sql_text(name, reporting)))
     if isinstance(conn, Engine):
         with conn.connect() as c:
             frame = pd.read_sql_query(stmt, c, params=bound)
@@ -104,12 +104,14 @@ def query_frame(
         frame = pd.read_sql_query(stmt, conn, params=bound)
     for col in parse_dates:
         if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col].astype("string").str.slice(0, 10), errors="coerce")
+            frame[col] = pd.to_datetime(
+                frame[col].astype("string").str.slice(0, 10), errors="coerce"
+            )
     return frame
 
 
 def _python_value(value: Any, sqlite: bool) -> Any:
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, float) and value != value:  # NaN
         return None
@@ -159,7 +161,8 @@ def _copy_postgres(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows
     assert raw is not None
     columns = ", ".join(frame.columns)
     sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    with raw.cursor() as cursor:
+    cursor = raw.cursor()
+    try:
         for start in range(0, len(frame), chunk_rows):
             buf = io.StringIO()
             frame.iloc[start : start + chunk_rows].to_csv(
@@ -167,6 +170,8 @@ def _copy_postgres(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows
             )
             buf.seek(0)
             cursor.copy_expert(sql, buf)
+    finally:
+        cursor.close()
     return len(frame)
 
 

@@ -66,6 +66,8 @@ _HOUR_WEIGHTS = np.array(
 )
 #: Smoothing constant of the simulated planner's demand estimate (per day).
 _PLANNER_ALPHA = 0.05
+#: The planner orders at most this many days of demand beyond the reorder point (caps the EOQ).
+_MAX_CYCLE_DAYS = 14.0
 _PO_CANCEL_SHARE = 0.02
 _RETURNED_SHARE = 0.02
 _CANCELLED_LINE_PER_CELL = 0.055  # ~3 % of all lines once sales are split into ~1.9 lines
@@ -114,91 +116,31 @@ class DemoSpec:
         return self.end_date + dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class _Category:
-    name: str
-    nouns: tuple[str, ...]
-    weight: float
-    yearly_amplitude: tuple[float, float]
-    peak_doy: tuple[float, float]
-    q4_share: float
-    q4_peak: tuple[float, float]
-
-
-_CATEGORIES = (
-    _Category(
-        "Beverages",
-        ("Sparkling Water", "Cold Brew Coffee", "Iced Tea", "Orange Juice", "Lemonade"),
-        0.16,
-        (0.15, 0.40),
-        (170, 215),
-        0.0,
-        (0.0, 0.0),
-    ),
-    _Category(
-        "Snacks",
-        ("Potato Chips", "Trail Mix", "Granola Bar", "Pretzels", "Popcorn"),
-        0.16,
-        (0.0, 0.15),
-        (0, 365),
-        0.3,
-        (0.1, 0.4),
-    ),
-    _Category(
-        "Household",
-        ("Dish Soap", "Paper Towels", "Laundry Pods", "Trash Bags", "Sponges"),
-        0.15,
-        (0.0, 0.10),
-        (0, 365),
-        0.0,
-        (0.0, 0.0),
-    ),
-    _Category(
-        "Personal Care",
-        ("Shampoo", "Toothpaste", "Hand Soap", "Sunscreen", "Body Lotion"),
-        0.13,
-        (0.05, 0.30),
-        (150, 210),
-        0.2,
-        (0.1, 0.3),
-    ),
-    _Category(
-        "Garden & Outdoor",
-        ("Potting Soil", "Garden Hose", "Seed Mix", "Plant Food", "Bird Feeder"),
-        0.08,
-        (0.35, 0.60),
-        (115, 165),
-        0.0,
-        (0.0, 0.0),
-    ),
-    _Category(
-        "Toys & Games",
-        ("Building Blocks", "Jigsaw Puzzle", "Board Game", "Plush Bear", "Model Car"),
-        0.10,
-        (0.0, 0.15),
-        (0, 365),
-        1.0,
-        (0.6, 1.5),
-    ),
-    _Category(
-        "Electronics",
-        ("USB-C Cable", "Wireless Earbuds", "Power Bank", "Phone Case", "Smart Plug"),
-        0.10,
-        (0.0, 0.10),
-        (0, 365),
-        0.8,
-        (0.3, 0.9),
-    ),
-    _Category(
-        "Apparel",
-        ("Wool Socks", "Rain Jacket", "Beanie", "T-Shirt", "Gloves"),
-        0.12,
-        (0.20, 0.45),
-        (330, 395),
-        0.5,
-        (0.1, 0.4),
-    ),
-)
+#: Category -> (share of SKUs, yearly amplitude range, yearly peak day-of-year range,
+#: share of its SKUs with a Q4 (gift season) peak, Q4 peak range).
+_CATEGORY_SEASONS: dict[
+    str, tuple[float, tuple[float, float], tuple[float, float], float, tuple[float, float]]
+] = {
+    "Beverages": (0.16, (0.15, 0.40), (170, 215), 0.0, (0.0, 0.0)),
+    "Snacks": (0.16, (0.00, 0.15), (0, 365), 0.3, (0.1, 0.4)),
+    "Household": (0.15, (0.00, 0.10), (0, 365), 0.0, (0.0, 0.0)),
+    "Personal Care": (0.13, (0.05, 0.30), (150, 210), 0.2, (0.1, 0.3)),
+    "Garden & Outdoor": (0.08, (0.35, 0.60), (115, 165), 0.0, (0.0, 0.0)),
+    "Toys & Games": (0.10, (0.00, 0.15), (0, 365), 1.0, (0.6, 1.5)),
+    "Electronics": (0.10, (0.00, 0.10), (0, 365), 0.8, (0.3, 0.9)),
+    "Apparel": (0.12, (0.20, 0.45), (330, 395), 0.5, (0.1, 0.4)),
+}
+_CATEGORY_NOUNS: dict[str, tuple[str, ...]] = {
+    "Beverages": ("Sparkling Water", "Cold Brew Coffee", "Iced Tea", "Orange Juice", "Lemonade"),
+    "Snacks": ("Potato Chips", "Trail Mix", "Granola Bar", "Pretzels", "Popcorn"),
+    "Household": ("Dish Soap", "Paper Towels", "Laundry Pods", "Trash Bags", "Sponges"),
+    "Personal Care": ("Shampoo", "Toothpaste", "Hand Soap", "Sunscreen", "Body Lotion"),
+    "Garden & Outdoor": ("Potting Soil", "Garden Hose", "Seed Mix", "Plant Food", "Bird Feeder"),
+    "Toys & Games": ("Building Blocks", "Jigsaw Puzzle", "Board Game", "Plush Bear", "Model Car"),
+    "Electronics": ("USB-C Cable", "Wireless Earbuds", "Power Bank", "Phone Case", "Smart Plug"),
+    "Apparel": ("Wool Socks", "Rain Jacket", "Beanie", "T-Shirt", "Gloves"),
+}
+_CATEGORY_NAMES = tuple(_CATEGORY_SEASONS)
 
 
 @dataclass(frozen=True)
@@ -216,6 +158,12 @@ class _Calendar:
     def dates(self, idx: np.ndarray) -> np.ndarray:
         """datetime.date objects for day indices."""
         return (np.datetime64(self.start, "D") + idx.astype("timedelta64[D]")).astype(object)
+
+    def dates_where(self, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """datetime.date objects for day indices where ``mask``, else None (SQL NULL)."""
+        out = np.full(idx.size, None, dtype=object)
+        out[mask] = self.dates(idx[mask])
+        return out
 
 
 @dataclass(frozen=True)
@@ -263,9 +211,9 @@ def generate(engine: Engine, spec: DemoSpec = DemoSpec(), replace: bool = True) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``replenishment demo --url ... --skus 200 --years 3``."""
+    """Command line: ``replenishment demo-warehouse --url ... --skus 200 --years 3``."""
     parser = argparse.ArgumentParser(
-        prog="replenishment demo",
+        prog="replenishment demo-warehouse",
         description="Fill a warehouse with deterministic demo data (drops the source tables).",
     )
     defaults = DemoSpec()
@@ -281,19 +229,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--planned-promo-days", type=int, default=defaults.planned_promo_days)
     parser.add_argument("--holiday-country", default=defaults.holiday_country)
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="leave the warehouse as it is when sku_master already holds rows",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    spec = DemoSpec(
-        n_skus=args.skus,
-        years=args.years,
-        end_date=args.end_date,
-        seed=args.seed,
-        planned_promo_days=args.planned_promo_days,
-        holiday_country=args.holiday_country,
-    )
+    try:
+        spec = DemoSpec(
+            n_skus=args.skus,
+            years=args.years,
+            end_date=args.end_date,
+            seed=args.seed,
+            planned_promo_days=args.planned_promo_days,
+            holiday_country=args.holiday_country,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     engine = db.make_engine(args.url)
+    where = engine.url.render_as_string(hide_password=True)
+    if args.if_empty and _has_skus(engine):
+        log.info("demo: %s already holds sku_master rows; left as it is (--if-empty)", where)
+        print(f"demo warehouse not written: {where} already holds sku_master rows")
+        engine.dispose()
+        return 0
     started = time.perf_counter()
     try:
         _, rows = _generate(engine, spec, replace=True)
@@ -301,13 +263,20 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
     summary = ", ".join(f"{table}={count}" for table, count in rows.items())
     print(
-        f"demo warehouse written to {engine.url.render_as_string(hide_password=True)} "
+        f"demo warehouse written to {where} "
         f"in {time.perf_counter() - started:.1f}s (run date {spec.run_date}): {summary}"
     )
     return 0
 
 
 # --------------------------------------------------------------------------- orchestration
+
+
+def _has_skus(engine: Engine) -> bool:
+    if not db.table_exists(engine, "sku_master"):
+        return False
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM sku_master LIMIT 1").first() is not None
 
 
 def _generate(engine: Engine, spec: DemoSpec, replace: bool) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -338,6 +307,9 @@ def _generate(engine: Engine, spec: DemoSpec, replace: bool) -> tuple[pd.DataFra
         truth = _truth_frame(spec, cal, catalog, pd.concat(stats, ignore_index=True))
         _write(conn, TRUTH_TABLE, truth, counts)
         index_started = time.perf_counter()
+        if conn.dialect.name == "postgresql":
+            # sorts of the index builds in memory rather than on disk; this transaction only
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         db.run_script(conn, "create_source_indexes.sql")
         for table in (*SOURCE_TABLES, TRUTH_TABLE):
             conn.exec_driver_sql(f"ANALYZE {table}")
@@ -394,14 +366,12 @@ def _make_calendar(spec: DemoSpec) -> _Calendar:
     for day, name in calendar.items():
         i = (day - spec.start_date).days
         if 0 <= i < n_ext:
-            major = any(w in str(name).lower() for w in _MAJOR_HOLIDAY_WORDS) or (
-                day.month,
-                day.day,
-            ) in ((12, 25), (1, 1))
+            words = any(w in str(name).lower() for w in _MAJOR_HOLIDAY_WORDS)
+            major = words or (day.month, day.day) in ((12, 25), (1, 1))
             kind[i] = max(int(kind[i]), 2 if major else 1)
     pre = np.zeros(n_ext, dtype=bool)
-    for i in np.flatnonzero(kind == 2):
-        pre[max(0, i - _PRE_HOLIDAY_DAYS) : i] = True
+    for major_day in np.flatnonzero(kind == 2):
+        pre[max(0, major_day - _PRE_HOLIDAY_DAYS) : major_day] = True
     pre &= kind == 0
     q4_bump = np.exp(-0.5 * ((doy - _Q4_CENTRE_DOY) / _Q4_WIDTH_DAYS) ** 2)
     return _Calendar(
@@ -448,8 +418,9 @@ def _make_catalog(spec: DemoSpec, cal: _Calendar, rng: np.random.Generator) -> p
     """One row per SKU: master data and the true parameters of its demand and supply."""
     n, n_days = spec.n_skus, cal.n_days
     pattern = _assign_exact(rng, n, _PATTERN_SHARES)
-    weights = np.array([c.weight for c in _CATEGORIES])
-    category = rng.choice(len(_CATEGORIES), size=n, p=weights / weights.sum())
+    seasons = [_CATEGORY_SEASONS[name] for name in _CATEGORY_NAMES]
+    weights = np.array([season[0] for season in seasons])
+    category = rng.choice(len(seasons), size=n, p=weights / weights.sum())
     noun = rng.integers(0, 5, n)
     adjective = rng.integers(0, len(_ADJECTIVES), n)
 
@@ -479,10 +450,10 @@ def _make_catalog(spec: DemoSpec, cal: _Calendar, rng: np.random.Generator) -> p
 
     trend = rng.uniform(-0.30, 0.40, n)
     weekly = rng.uniform(0.05, 0.50, n) * np.where(rng.random(n) < 0.6, 1.0, -1.0)
-    yearly_ranges = np.array([c.yearly_amplitude for c in _CATEGORIES])
-    peak_ranges = np.array([c.peak_doy for c in _CATEGORIES], dtype=float)
-    q4_ranges = np.array([c.q4_peak for c in _CATEGORIES])
-    q4_share = np.array([c.q4_share for c in _CATEGORIES])
+    yearly_ranges = np.array([season[1] for season in seasons])
+    peak_ranges = np.array([season[2] for season in seasons], dtype=float)
+    q4_share = np.array([season[3] for season in seasons])
+    q4_ranges = np.array([season[4] for season in seasons])
     yearly = _uniform_in(rng, yearly_ranges, category)
     peak = np.mod(_uniform_in(rng, peak_ranges, category), 365.25)
     q4 = np.where(rng.random(n) < q4_share[category], _uniform_in(rng, q4_ranges, category), 0.0)
@@ -503,14 +474,15 @@ def _make_catalog(spec: DemoSpec, cal: _Calendar, rng: np.random.Generator) -> p
     z_of = {float(s): NormalDist().inv_cdf(float(s)) for s in np.unique(service)}
     numbers = np.arange(1, n + 1)
     descriptions = [
-        f"{_ADJECTIVES[a]} {_CATEGORIES[c].nouns[w]}" + (f" {p}-pack" if p > 1 else "")
+        f"{_ADJECTIVES[a]} {_CATEGORY_NOUNS[_CATEGORY_NAMES[c]][w]}"
+        + (f" {p}-pack" if p > 1 else "")
         for a, c, w, p in zip(adjective, category, noun, pack, strict=True)
     ]
     return pd.DataFrame(
         {
             "sku_id": _format_ids("SKU-", [(numbers, 6)]),
             "description": descriptions,
-            "category": np.array([c.name for c in _CATEGORIES], dtype=object)[category],
+            "category": np.array(_CATEGORY_NAMES, dtype=object)[category],
             "unit_cost": unit_cost,
             "pack_size": pack,
             "moq": moq,
@@ -698,7 +670,7 @@ def _simulate_block(
 
     def levels(m: np.ndarray, v: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low = m * cover[rows] + z[rows] * np.sqrt(v * cover[rows])
-        eoq = np.minimum(np.sqrt(eoq_factor[rows] * m), 90.0 * m)
+        eoq = np.minimum(np.sqrt(eoq_factor[rows] * m), _MAX_CYCLE_DAYS * m)
         return low, low + np.maximum(m * c["review_period_days"][rows], eoq)
 
     all_rows = np.arange(nb)
@@ -860,7 +832,7 @@ def _inventory_frame(
         {
             "sku_id": c["sku_id"][rows],
             "snapshot_date": cal.dates(days),
-            "on_hand": snapshot[rows, days].astype(float),
+            "on_hand": snapshot[rows, days],
         }
     )
 
@@ -878,7 +850,7 @@ def _purchase_orders_frame(
     seq = _day_sequence(ordered, counts.pos_per_day, _PO_DAY_OFFSET)
     received = ~cancelled & (arrive < cal.n_days)
     status = np.where(cancelled, "cancelled", np.where(received, "received", "open"))
-    received_date = np.where(received, cal.dates(np.minimum(arrive, cal.n_days)), None)
+    received_date = cal.dates_where(received, arrive)
     return pd.DataFrame(
         {
             "po_id": _format_ids("PO-", [(_yyyymmdd(cal, ordered), 8), (seq, 6)]),
@@ -886,7 +858,7 @@ def _purchase_orders_frame(
             "order_date": cal.dates(ordered),
             "expected_date": cal.dates(ordered + planned),
             "received_date": received_date,
-            "quantity": qty.astype(float),
+            "quantity": qty,
             "status": status.astype(object),
         }
     )
@@ -954,7 +926,7 @@ def _order_lines_frame(
             "line_no": line_no,
             "sku_id": c["sku_id"][row],
             "order_ts": order_ts,
-            "quantity": quantity.astype(float),
+            "quantity": quantity,
             "unit_price": price.round(2),
             "status": status.astype(object),
         }
@@ -1039,10 +1011,8 @@ def _truth_frame(
     truth["late_supplier"] = catalog["late_supplier"]
     truth["mean_lead_time_actual"] = stats["mean_lead_time_actual"].round(2).to_numpy()
     truth["launch_date"] = cal.dates(catalog["launch"].to_numpy())
-    truth["first_sale_date"] = np.where(first_sale >= 0, cal.dates(np.maximum(first_sale, 0)), None)
-    truth["discontinued_date"] = np.where(
-        discontinued < _NO_DATE, cal.dates(np.minimum(discontinued, n_days)), None
-    )
+    truth["first_sale_date"] = cal.dates_where(first_sale >= 0, first_sale)
+    truth["discontinued_date"] = cal.dates_where(discontinued < _NO_DATE, discontinued)
     truth["total_demand"] = total_demand
     truth["total_sales"] = total_sales
     truth["lost_sales"] = total_demand - total_sales

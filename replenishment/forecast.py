@@ -346,7 +346,7 @@ class _ProphetModel:
         observed = np.count_nonzero(~np.isnan(y))
         model = Prophet(
             growth="linear",
-            yearly_seasonality=observed >= YEARLY_MIN_DAYS,
+            yearly_seasonality=bool(observed >= YEARLY_MIN_DAYS),
             weekly_seasonality=True,
             daily_seasonality=False,
             seasonality_mode="multiplicative",
@@ -489,7 +489,9 @@ def forecast_series(
         fitted, future, uplift, backtest = run(model)
     except Exception as exc:  # one SKU's failure must not stop the batch
         failed, error = True, f"{type(exc).__name__}: {exc}"[:300]
-        log.warning("SKU %s: %s failed (%s); falling back to seasonal_naive", s.sku_id, model, error)
+        log.warning(
+            "SKU %s: %s failed (%s); falling back to seasonal_naive", s.sku_id, model, error
+        )
         model = "seasonal_naive"
         fitted, future, uplift, backtest = run(model)
 
@@ -580,6 +582,7 @@ def _quiet_stan() -> None:
     for name in ("cmdstanpy", "prophet", "prophet.plot"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("cmdstanpy").disabled = True
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "plotly failed": not needed
 
 
 # --------------------------------------------------------------------------- batches
@@ -655,7 +658,9 @@ def _forecast_in_subprocesses(
             if p.returncode != 0:
                 tail = out.decode(errors="replace")[-2000:]
                 raise RuntimeError(f"forecast worker {i} exited with {p.returncode}:\n{tail}")
-        return ForecastResult.concat([ForecastResult.load(root / f"chunk{i}", "out") for i in range(workers)])
+        return ForecastResult.concat(
+            [ForecastResult.load(root / f"chunk{i}", "out") for i in range(workers)]
+        )
 
 
 def _worker_main(directory: str) -> int:

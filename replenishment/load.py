@@ -46,7 +46,9 @@ def ensure_reporting_tables(engine: Engine, schema: str) -> None:
         run_script(conn, "create_reporting_tables.sql", reporting=prefix)
 
 
-def _replace(conn: Connection, prefix: str, table: str, run_date: dt.date, frame: pd.DataFrame) -> int:
+def _replace(
+    conn: Connection, prefix: str, table: str, run_date: dt.date, frame: pd.DataFrame
+) -> int:
     conn.execute(
         sa.text(f"DELETE FROM {prefix}{table} WHERE run_date = :run_date"),
         {"run_date": run_date.isoformat() if conn.dialect.name == "sqlite" else run_date},
@@ -80,7 +82,9 @@ def load_outputs(
     return written
 
 
-def read_output(engine: Engine, schema: str, table: str, run_date: dt.date | None = None) -> pd.DataFrame:
+def read_output(
+    engine: Engine, schema: str, table: str, run_date: dt.date | None = None
+) -> pd.DataFrame:
     """Rows of an output table (for one run date if given), ordered by its key."""
     if table not in OUTPUT_TABLES:
         raise ValueError(f"not an output table: {table}")

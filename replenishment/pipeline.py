@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def staging_dir(settings: Settings, run_date: dt.date) -> Path:
 
 
 @contextmanager
-def _timed(settings: Settings, run_date: dt.date, stage: str):  # type: ignore[no-untyped-def]
+def _timed(settings: Settings, run_date: dt.date, stage: str) -> Iterator[None]:
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
     yield
@@ -225,11 +226,15 @@ def stage_load(
     load_started = time.perf_counter()
     result = _forecast_results(settings, run_date)
     orders = pd.read_parquet(d / "orders.parquet")
-    quality = pd.read_parquet(d / "data_quality.parquet").drop(columns=["run_date"], errors="ignore")
+    quality = pd.read_parquet(d / "data_quality.parquet").drop(
+        columns=["run_date"], errors="ignore"
+    )
     timings = _timings(settings, run_date)
     forecast = result.forecast.copy()
     forecast["forecast_date"] = pd.to_datetime(forecast["forecast_date"]).dt.date
     accuracy = result.accuracy.copy()
+    accuracy["beats_baseline"] = accuracy["beats_baseline"].astype("Int64")
+    accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
     summary["load_seconds"] = time.perf_counter() - load_started
@@ -276,7 +281,9 @@ def _run_summary(
     actual = scored["actual_units"].sum()
     wape = float((scored["wape"] * scored["actual_units"]).sum() / actual) if actual > 0 else None
     base = (
-        float((scored["baseline_wape"] * scored["actual_units"]).sum() / actual) if actual > 0 else None
+        float((scored["baseline_wape"] * scored["actual_units"]).sum() / actual)
+        if actual > 0
+        else None
     )
     placed = orders[orders["order_qty"] > 0]
     return {

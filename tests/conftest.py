@@ -19,7 +19,6 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("REPLENISHMENT_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
 
-
 def _pg_admin_engine() -> sa.Engine:
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
@@ -32,7 +31,9 @@ def pg_available() -> bool:
         return True
     except Exception as exc:
         if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required (REPLENISHMENT_REQUIRE_POSTGRES) but {PG_ADMIN_URL} is unreachable: {exc}")
+            pytest.fail(
+                f"PostgreSQL is required (REPLENISHMENT_REQUIRE_POSTGRES) but {PG_ADMIN_URL} is unreachable: {exc}"
+            )
         return False
 
 
@@ -40,7 +41,9 @@ def pg_available() -> bool:
 def pg_url(pg_available: bool) -> Iterator[str]:
     """URL of a new, empty PostgreSQL database, dropped after the test."""
     if not pg_available:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set REPLENISHMENT_REQUIRE_POSTGRES=1 to fail instead)")
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_ADMIN_URL} (set REPLENISHMENT_REQUIRE_POSTGRES=1 to fail instead)"
+        )
     name = f"replenishment_test_{uuid.uuid4().hex[:10]}"
     admin = _pg_admin_engine()
     with admin.connect() as conn:

@@ -17,7 +17,9 @@ SMALL_DEMO = {"n_skus": 24, "years": 2.2, "end_date": dt.date(2026, 6, 30), "see
 VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type"]}
 
 
-def outputs(url: str, run_date: dt.date | None, schema: str = "reporting") -> dict[str, pd.DataFrame]:
+def outputs(
+    url: str, run_date: dt.date | None, schema: str = "reporting"
+) -> dict[str, pd.DataFrame]:
     """Every output table (for one run date), without wall-clock columns."""
     engine = make_engine(url)
     try:
@@ -78,4 +80,3 @@ def check_contract(url: str, run_date: dt.date, horizon_days: int = 28) -> dict[
     runs = out["pipeline_runs"]
     assert len(runs) == 1 and int(runs["skus_total"].iloc[0]) == len(active)
     return out
-

@@ -39,7 +39,7 @@ def test_dag_shape_and_defaults(dagbag):
     assert {"extract", "validate", "plan_batches", "forecast", "replenish", "load"} <= ids
     for task in dag.tasks:
         assert task.owner == "supply-chain-data"
-        assert task.retries >= 1
+        assert task.retries >= 1 or os.environ.get("REPLENISHMENT_TASK_RETRIES") == "0"
     assert dag.task_dict["forecast"].max_active_tis_per_dag
     upstream = {t: set(dag.task_dict[t].upstream_task_ids) for t in ids}
     assert "extract" in upstream["validate"]

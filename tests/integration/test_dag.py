@@ -31,6 +31,7 @@ def _env(home: Path, conn: dict, tmp: Path) -> dict[str, str]:
             "REPLENISHMENT_STAGING_DIR": str(tmp / "staging"),
             "REPLENISHMENT_DATA_DOCS_DIR": str(tmp / "docs"),
             "REPLENISHMENT_FORECAST_WORKERS": "2",
+            "REPLENISHMENT_TASK_RETRIES": "0",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
@@ -41,7 +42,9 @@ def _env(home: Path, conn: dict, tmp: Path) -> dict[str, str]:
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("airflow_home")
     env = _env(home, {"conn_type": "sqlite", "host": "/nonexistent"}, home)
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True
+    )
     return home
 
 
@@ -60,7 +63,12 @@ def run_dag(home: Path, conn: dict, tmp: Path, conf: dict | None = None) -> tupl
         text=True,
         check=True,
     ).stdout
-    states = [r["state"] for r in json.loads(runs) if r["logical_date"].startswith(RUN_DATE.isoformat())]
+    listing = next(line for line in reversed(runs.splitlines()) if line.startswith("["))
+    states = [
+        r["state"]
+        for r in json.loads(listing)
+        if (r["logical_date"] or "").startswith(RUN_DATE.isoformat())
+    ]
     assert states, f"no DAG run recorded:\n{log[-4000:]}"
     return states[0], log
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from replenishment.cli import main
 from replenishment.config import Settings
 from replenishment.pipeline import run_pipeline
-
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
 pytestmark = pytest.mark.slow
@@ -47,5 +47,7 @@ def test_pipeline_postgres_matches_sqlite(pg_warehouse, sqlite_warehouse, tmp_pa
     for table in ("replenishment_orders", "demand_forecast"):
         a, b = pg[table], lite[table]
         assert list(a["sku_id"]) == list(b["sku_id"])
-        assert (a["yhat" if table == "demand_forecast" else "order_qty"].round(6).tolist()
-                == b["yhat" if table == "demand_forecast" else "order_qty"].round(6).tolist())
+        assert (
+            a["yhat" if table == "demand_forecast" else "order_qty"].round(6).tolist()
+            == b["yhat" if table == "demand_forecast" else "order_qty"].round(6).tolist()
+        )

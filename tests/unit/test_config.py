@@ -19,7 +19,8 @@ def test_defaults_environment_then_overrides():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"horizon_days": 0}, {"interval_width": 1.0}, {"policy": "weekly"}, {"forecast_batches": 0}]
+    "bad",
+    [{"horizon_days": 0}, {"interval_width": 1.0}, {"policy": "weekly"}, {"forecast_batches": 0}],
 )
 def test_invalid_settings_are_refused(bad):
     with pytest.raises(ValueError):

@@ -30,7 +30,9 @@ NO_PROMOS = pd.DataFrame(
         "end_date": pd.Series(dtype="datetime64[ns]"),
     }
 )
-NO_STOCKOUTS = pd.DataFrame({"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")})
+NO_STOCKOUTS = pd.DataFrame(
+    {"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")}
+)
 
 
 def test_classify_syntetos_boylan_classes():

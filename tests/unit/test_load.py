@@ -74,7 +74,9 @@ def test_failure_halfway_leaves_previous_rows(engine, monkeypatch):
         D1,
         {"demand_forecast": _forecast("A", 5, D1), "data_quality_results": _quality(True)},
     )
-    before = {t: read_output(engine, "reporting", t) for t in ("demand_forecast", "data_quality_results")}
+    before = {
+        t: read_output(engine, "reporting", t) for t in ("demand_forecast", "data_quality_results")
+    }
     monkeypatch.setenv(FAIL_AFTER_ENV, "demand_forecast")
     with pytest.raises(InjectedLoadFailure):
         load_outputs(

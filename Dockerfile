@@ -1,0 +1,15 @@
+# Airflow 3.3 with the pinned requirements and the core package.
+FROM apache/airflow:3.3.2-python3.11
+
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+USER airflow
+
+COPY --chown=airflow:root requirements.txt pyproject.toml /opt/replenishment/
+RUN pip install --no-cache-dir -r /opt/replenishment/requirements.txt
+COPY --chown=airflow:root replenishment /opt/replenishment/replenishment
+COPY --chown=airflow:root include /opt/airflow/include
+RUN pip install --no-cache-dir --no-deps -e /opt/replenishment
+ENV REPLENISHMENT_INCLUDE_DIR=/opt/airflow/include
