@@ -57,6 +57,14 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo-warehouse"]:
+        from replenishment.demo import main as demo_main
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return demo_main(argv[1:])
     parser = argparse.ArgumentParser(prog="replenishment", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--date", required=True)
     summ.add_argument("--json", action="store_true", help="the whole pipeline_runs row as JSON")
     _add_settings_options(summ)
-    demo = sub.add_parser("demo-warehouse", help="create the demo warehouse")
-    demo.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -76,11 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("cmdstanpy", "prophet", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    if args.command == "demo-warehouse":
-        from replenishment.demo import main as demo_main
-
-        return demo_main(args.rest)
 
     settings = _settings(args)
     run_date = parse_run_date(args.date)
