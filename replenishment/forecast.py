@@ -327,10 +327,17 @@ def sba(y: np.ndarray, steps: int, alpha: float = SBA_ALPHA) -> np.ndarray:
 class _ProphetModel:
     """Prophet with the project's settings; one instance per fit."""
 
-    def __init__(self, holidays: pd.DataFrame | None, interval_width: float) -> None:
+    def __init__(
+        self,
+        holidays: pd.DataFrame | None,
+        interval_width: float,
+        init: dict[str, Any] | None = None,
+    ) -> None:
         self.holidays = holidays
         self.interval_width = interval_width
         self.promo_uplift = math.nan
+        self.init = init
+        self.params: dict[str, Any] | None = None
 
     def fit_predict(
         self,
@@ -341,10 +348,10 @@ class _ProphetModel:
         promo_future: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fit on (dates, y) and return (in-sample fitted values, future yhat)."""
-        from prophet import Prophet
+        from replenishment.stan_fast import LeanProphet
 
         observed = np.count_nonzero(~np.isnan(y))
-        model = Prophet(
+        model = LeanProphet(
             growth="linear",
             yearly_seasonality=bool(observed >= YEARLY_MIN_DAYS),
             weekly_seasonality=True,
@@ -359,7 +366,17 @@ class _ProphetModel:
         if use_promo:
             model.add_regressor("promo", standardize=False, mode="multiplicative")
             train["promo"] = promo
-        model.fit(train)
+        if self.init is not None:
+            model.fit(train, init=self.init)
+        else:
+            model.fit(train)
+        self.params = {
+            "k": float(model.params["k"][0][0]),
+            "m": float(model.params["m"][0][0]),
+            "sigma_obs": float(model.params["sigma_obs"][0][0]),
+            "delta": np.asarray(model.params["delta"][0], dtype=float),
+            "beta": np.asarray(model.params["beta"][0], dtype=float),
+        }
         frame = pd.DataFrame({"ds": dates.append(future_dates)})
         if use_promo:
             frame["promo"] = np.concatenate([promo, promo_future])
@@ -404,14 +421,22 @@ def _predict(
     promo_future: np.ndarray,
     holidays: pd.DataFrame | None,
     interval_width: float,
+    state: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(in-sample fit, future forecast, promo uplift) of one model; non-negative."""
+    """(in-sample fit, future forecast, promo uplift) of one model; non-negative.
+
+    ``state`` carries Prophet's fitted parameters from one call to the next
+    (the backtest fit warm-starts the full fit: same model, 28 days less data).
+    """
     steps = len(future_dates)
     uplift = math.nan
     if model_name == "prophet":
-        prophet = _ProphetModel(holidays, interval_width)
+        init = state.get("prophet") if state is not None else None
+        prophet = _ProphetModel(holidays, interval_width, init=init)
         fitted, future = prophet.fit_predict(dates, y, promo, future_dates, promo_future)
         uplift = prophet.promo_uplift
+        if state is not None:
+            state["prophet"] = prophet.params
     elif model_name == "sba":
         future = sba(y, steps)
         fitted = np.full(y.size, future[0] if steps else 0.0)
@@ -442,6 +467,7 @@ def forecast_series(
 
     def run(name: str) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
         backtest: dict[str, Any] = {}
+        state: dict[str, Any] = {}
         b = cfg.backtest_days
         if b and observed_days >= cfg.min_history_days + b and s.y.size > b + 7:
             train_y, test_y = s.y[:-b], s.y[-b:]
@@ -454,6 +480,7 @@ def forecast_series(
                 s.promo_history[-b:],
                 holidays,
                 cfg.interval_width,
+                state,
             )
             scale = _mase_scale(train_y)
             wape, mase, bias, actual = _errors(test_y, bt, scale)
@@ -482,6 +509,7 @@ def forecast_series(
             s.promo_future,
             holidays,
             cfg.interval_width,
+            state,
         )
         return fitted, future, uplift, backtest
 
