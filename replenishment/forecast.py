@@ -332,11 +332,13 @@ class _ProphetModel:
         holidays: pd.DataFrame | None,
         interval_width: float,
         init: dict[str, Any] | None = None,
+        need_fitted: bool = True,
     ) -> None:
         self.holidays = holidays
         self.interval_width = interval_width
         self.promo_uplift = math.nan
         self.init = init
+        self.need_fitted = need_fitted
         self.params: dict[str, Any] | None = None
 
     def fit_predict(
@@ -377,12 +379,18 @@ class _ProphetModel:
             "delta": np.asarray(model.params["delta"][0], dtype=float),
             "beta": np.asarray(model.params["beta"][0], dtype=float),
         }
-        frame = pd.DataFrame({"ds": dates.append(future_dates)})
+        # predicting the history costs as much as fitting: only when residuals are needed
+        rows = dates.append(future_dates) if self.need_fitted else future_dates
+        frame = pd.DataFrame({"ds": rows})
         if use_promo:
-            frame["promo"] = np.concatenate([promo, promo_future])
+            frame["promo"] = (
+                np.concatenate([promo, promo_future]) if self.need_fitted else promo_future
+            )
             # multiplicative mode: yhat = trend * (1 + ... + beta * promo), so beta is the uplift
             self.promo_uplift = float(model.params["beta"][0][_regressor_index(model, "promo")])
         pred = model.predict(frame)["yhat"].to_numpy(dtype=float)
+        if not self.need_fitted:
+            return np.full(len(dates), np.nan), pred
         return pred[: len(dates)], pred[len(dates) :]
 
 
@@ -422,6 +430,7 @@ def _predict(
     holidays: pd.DataFrame | None,
     interval_width: float,
     state: dict[str, Any] | None = None,
+    need_fitted: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(in-sample fit, future forecast, promo uplift) of one model; non-negative.
 
@@ -432,7 +441,7 @@ def _predict(
     uplift = math.nan
     if model_name == "prophet":
         init = state.get("prophet") if state is not None else None
-        prophet = _ProphetModel(holidays, interval_width, init=init)
+        prophet = _ProphetModel(holidays, interval_width, init=init, need_fitted=need_fitted)
         fitted, future = prophet.fit_predict(dates, y, promo, future_dates, promo_future)
         uplift = prophet.promo_uplift
         if state is not None:
@@ -481,6 +490,7 @@ def forecast_series(
                 holidays,
                 cfg.interval_width,
                 state,
+                need_fitted=False,
             )
             scale = _mase_scale(train_y)
             wape, mase, bias, actual = _errors(test_y, bt, scale)
@@ -510,6 +520,7 @@ def forecast_series(
             holidays,
             cfg.interval_width,
             state,
+            need_fitted=not backtest or backtest.get("rmse") is None,
         )
         return fitted, future, uplift, backtest
 
@@ -574,6 +585,60 @@ def forecast_series(
         "seconds": time.perf_counter() - started,
     }
     return forecast, accuracy, summary
+
+
+REALISED_COLUMNS = [
+    "sku_id",
+    "realised_run_date",
+    "realised_days",
+    "realised_actual_units",
+    "realised_abs_error",
+    "realised_wape",
+    "realised_bias",
+]
+
+
+def score_stored_forecasts(
+    stored: pd.DataFrame, demand: pd.DataFrame, stockouts: pd.DataFrame, run_date: dt.date
+) -> pd.DataFrame:
+    """Score forecasts an earlier run stored against the actuals that arrived since.
+
+    stored: run_date, sku_id, forecast_date, yhat (days before ``run_date`` only).
+    Days that ended in a stock-out are not scored (their sales are censored).
+    Returns one row per SKU: realised_run_date, realised_days, actual units,
+    absolute error, WAPE and bias (sum(forecast - actual) / sum(actual)).
+    """
+    if stored.empty:
+        return pd.DataFrame(columns=REALISED_COLUMNS)
+    s = stored[pd.to_datetime(stored["forecast_date"]) < pd.Timestamp(run_date)].copy()
+    s["forecast_date"] = pd.to_datetime(s["forecast_date"]).astype("datetime64[ns]")
+    actual = demand.rename(columns={"ds": "forecast_date", "y": "actual"}).copy()
+    actual["forecast_date"] = pd.to_datetime(actual["forecast_date"]).astype("datetime64[ns]")
+    s = s.merge(
+        actual[["sku_id", "forecast_date", "actual"]], on=["sku_id", "forecast_date"], how="left"
+    )
+    s["actual"] = s["actual"].fillna(0.0)
+    out = stockouts.rename(columns={"ds": "forecast_date"}).copy()
+    out["forecast_date"] = pd.to_datetime(out["forecast_date"]).astype("datetime64[ns]")
+    out["censored"] = True
+    s = s.merge(
+        out[["sku_id", "forecast_date", "censored"]], on=["sku_id", "forecast_date"], how="left"
+    )
+    s = s[s["censored"].isna()]
+    s["abs_error"] = (s["yhat"] - s["actual"]).abs()
+    s["error"] = s["yhat"] - s["actual"]
+    g = s.groupby("sku_id").agg(
+        realised_run_date=("run_date", "first"),
+        realised_days=("forecast_date", "size"),
+        realised_actual_units=("actual", "sum"),
+        realised_abs_error=("abs_error", "sum"),
+        error=("error", "sum"),
+    )
+    units = g["realised_actual_units"].where(g["realised_actual_units"] > 0)
+    g["realised_wape"] = g["realised_abs_error"] / units
+    g["realised_bias"] = g["error"] / units
+    g["realised_run_date"] = pd.to_datetime(g["realised_run_date"]).dt.date
+    return g.reset_index()[REALISED_COLUMNS]
 
 
 def holidays_frame(country: str, run_date: dt.date, horizon_days: int) -> pd.DataFrame:

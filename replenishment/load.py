@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Mapping
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from replenishment.db import bulk_insert, run_script, schema_prefix
+from replenishment.db import bulk_insert, run_script, schema_prefix, split_statements, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,45 @@ class InjectedLoadFailure(RuntimeError):
 
 
 def ensure_reporting_tables(engine: Engine, schema: str) -> None:
-    """Create the reporting schema (where the database has schemas) and the output tables."""
+    """Create the reporting schema and output tables; add columns a newer version defines.
+
+    Existing tables are never dropped: a column present in
+    ``create_reporting_tables.sql`` but missing from the database is added with
+    ``ALTER TABLE ... ADD COLUMN`` (nullable), so older reporting tables keep their rows.
+    """
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
         if prefix:
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         run_script(conn, "create_reporting_tables.sql", reporting=prefix)
+        inspector = sa.inspect(conn)
+        for table, columns in reporting_columns().items():
+            have = {
+                c["name"] for c in inspector.get_columns(table, schema=prefix.rstrip(".") or None)
+            }
+            for name, sql_type in columns.items():
+                if name not in have:
+                    log.warning("adding column %s.%s (%s)", table, name, sql_type)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {prefix}{table} ADD COLUMN {name} {sql_type}"
+                    )
+
+
+def reporting_columns() -> dict[str, dict[str, str]]:
+    """Columns and SQL types of each output table, as ``create_reporting_tables.sql`` defines them."""
+    tables: dict[str, dict[str, str]] = {}
+    for statement in split_statements(sql_text("create_reporting_tables.sql")):
+        match = re.match(r"CREATE TABLE IF NOT EXISTS\s+(\w+)\s*\((.*)\)\s*$", statement, re.S)
+        if not match:
+            continue
+        columns: dict[str, str] = {}
+        for line in match.group(2).splitlines():
+            parts = line.strip().rstrip(",").split()
+            if len(parts) >= 2 and parts[0].upper() not in ("PRIMARY", "UNIQUE", "CONSTRAINT"):
+                sql_type = parts[1] + (f" {parts[2]}" if parts[1].upper() == "DOUBLE" else "")
+                columns[parts[0]] = sql_type
+        tables[match.group(1)] = columns
+    return tables
 
 
 def _replace(

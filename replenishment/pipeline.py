@@ -73,7 +73,7 @@ def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
             shutil.rmtree(d)  # a retry or re-run starts clean
         engine = make_engine(settings.warehouse_url)
         try:
-            data = extract(engine, run_date, settings.horizon_days)
+            data = extract(engine, run_date, settings.horizon_days, settings.reporting_schema)
         finally:
             engine.dispose()
         data.save(d)
@@ -232,8 +232,14 @@ def stage_load(
     timings = _timings(settings, run_date)
     forecast = result.forecast.copy()
     forecast["forecast_date"] = pd.to_datetime(forecast["forecast_date"]).dt.date
-    accuracy = result.accuracy.copy()
+    from replenishment.extract import Extract
+    from replenishment.forecast import score_stored_forecasts
+
+    data = Extract.load(d)
+    realised = score_stored_forecasts(data.stored_forecasts, data.demand, data.stockouts, run_date)
+    accuracy = result.accuracy.merge(realised, on="sku_id", how="left")
     accuracy["beats_baseline"] = accuracy["beats_baseline"].astype("Int64")
+    accuracy["realised_days"] = accuracy["realised_days"].astype("Int64")
     accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
@@ -286,6 +292,12 @@ def _run_summary(
         else None
     )
     placed = orders[orders["order_qty"] > 0]
+    real_units = float(accuracy["realised_actual_units"].sum(skipna=True))
+    realised_wape = (
+        float(accuracy["realised_abs_error"].sum(skipna=True)) / real_units
+        if real_units > 0
+        else None
+    )
     return {
         "run_date": run_date,
         "run_id": run_id,
@@ -304,6 +316,7 @@ def _run_summary(
         "order_value": float(placed["order_value"].sum()),
         "wape": wape,
         "baseline_wape": base,
+        "realised_wape": realised_wape,
         "extract_seconds": timings.get("extract", {}).get("seconds"),
         "validate_seconds": timings.get("validate", {}).get("seconds"),
         "forecast_seconds": forecast_seconds,
