@@ -148,7 +148,9 @@ def test_subprocess_workers_give_the_same_result():
 def test_stored_forecasts_are_scored_against_actuals_without_censored_days():
     run_before = pd.Timestamp("2026-06-20")
     days = pd.date_range("2026-06-20", periods=14, freq="D")
-    stored = pd.DataFrame({"run_date": run_before, "sku_id": "A", "forecast_date": days, "yhat": 10.0})
+    stored = pd.DataFrame(
+        {"run_date": run_before, "sku_id": "A", "forecast_date": days, "yhat": 10.0}
+    )
     actual = pd.DataFrame({"sku_id": "A", "ds": days[:11], "y": [8.0] * 10 + [0.0]})
     stockouts = pd.DataFrame({"sku_id": ["A"], "ds": [days[10]]})  # censored: not scored
     out = fc.score_stored_forecasts(stored, actual[actual["y"] > 0], stockouts, RUN_DATE)
