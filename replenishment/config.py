@@ -47,6 +47,9 @@ class Settings:
     forecast_workers: int = 0
     #: Days of history held out to measure forecast error (0 disables the backtest).
     backtest_days: int = 28
+    #: Each SKU is backtested on one run date in this many (1 = every SKU every run);
+    #: the others get their error spread calibrated on the day's backtested SKUs.
+    backtest_every_days: int = 7
     #: Days of history a SKU needs before Prophet is tried on it.
     min_history_days: int = 56
     #: Where run-scoped intermediate files go between tasks.

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ SUMMARY_COLUMNS = [
     "cv2",
     "observed_days",
     "sigma_daily",
+    "in_sample_sigma",
+    "backtest_rmse",
     "promo_uplift",
     "failed",
     "error",
@@ -103,6 +106,8 @@ class ForecastConfig:
     interval_width: central probability mass of [yhat_lower, yhat_upper].
     backtest_days: holdout length for the error spread and accuracy (0 = none).
     min_history_days: observed days needed before a pattern model is used.
+    backtest_every_days: each SKU is backtested on one run date in this many
+        (a fixed slice of the SKUs each day, by a stable hash of sku_id); 1 = every run.
     """
 
     run_date: dt.date
@@ -111,6 +116,7 @@ class ForecastConfig:
     interval_width: float = 0.80
     backtest_days: int = 28
     min_history_days: int = 56
+    backtest_every_days: int = 7
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -340,6 +346,7 @@ class _ProphetModel:
         self.init = init
         self.need_fitted = need_fitted
         self.params: dict[str, Any] | None = None
+        self.noise_sigma = math.nan
 
     def fit_predict(
         self,
@@ -372,6 +379,8 @@ class _ProphetModel:
             model.fit(train, init=self.init)
         else:
             model.fit(train)
+        # observation noise of the fitted model, in units/day
+        self.noise_sigma = float(model.params["sigma_obs"][0][0]) * float(model.y_scale or 1.0)
         self.params = {
             "k": float(model.params["k"][0][0]),
             "m": float(model.params["m"][0][0]),
@@ -431,8 +440,11 @@ def _predict(
     interval_width: float,
     state: dict[str, Any] | None = None,
     need_fitted: bool = True,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(in-sample fit, future forecast, promo uplift) of one model; non-negative.
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(in-sample fit, future forecast, promo uplift, in-sample sigma) of one model.
+
+    Forecasts are clipped at 0. The in-sample sigma is the standard deviation of
+    the residuals over the last year (Prophet: its fitted observation noise).
 
     ``state`` carries Prophet's fitted parameters from one call to the next
     (the backtest fit warm-starts the full fit: same model, 28 days less data).
@@ -459,7 +471,13 @@ def _predict(
         future, fitted = np.zeros(steps), np.zeros(y.size)
     if not np.all(np.isfinite(future)):
         raise FloatingPointError(f"{model_name} produced non-finite forecasts")
-    return np.clip(fitted, 0, None), np.clip(future, 0, None), uplift
+    if model_name == "prophet" and not need_fitted:
+        sigma = prophet.noise_sigma
+    else:
+        residual = y - np.clip(fitted, 0, None)
+        residual = residual[~np.isnan(residual)][-CLASS_WINDOW_DAYS:]
+        sigma = float(np.std(residual, ddof=1)) if residual.size > 1 else 0.0
+    return np.clip(fitted, 0, None), np.clip(future, 0, None), uplift, sigma
 
 
 def forecast_series(
@@ -474,13 +492,16 @@ def forecast_series(
     failed, error = False, ""
     observed_days = int(np.count_nonzero(~np.isnan(s.y)))
 
-    def run(name: str) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    every = max(1, cfg.backtest_every_days)
+    in_slice = (zlib.crc32(s.sku_id.encode()) + cfg.run_date.toordinal()) % every == 0
+
+    def run(name: str) -> tuple[np.ndarray, float, float, dict[str, Any]]:
         backtest: dict[str, Any] = {}
         state: dict[str, Any] = {}
         b = cfg.backtest_days
-        if b and observed_days >= cfg.min_history_days + b and s.y.size > b + 7:
+        if in_slice and b and observed_days >= cfg.min_history_days + b and s.y.size > b + 7:
             train_y, test_y = s.y[:-b], s.y[-b:]
-            _, bt, _ = _predict(
+            _, bt, _, _ = _predict(
                 name,
                 s.dates[:-b],
                 train_y,
@@ -510,7 +531,7 @@ def forecast_series(
                 "baseline_bias": b_bias,
                 "rmse": rmse,
             }
-        fitted, future, uplift = _predict(
+        _, future, uplift, noise = _predict(
             name,
             s.dates,
             s.y,
@@ -520,25 +541,23 @@ def forecast_series(
             holidays,
             cfg.interval_width,
             state,
-            need_fitted=not backtest or backtest.get("rmse") is None,
+            need_fitted=False,
         )
-        return fitted, future, uplift, backtest
+        return future, uplift, noise, backtest
 
     try:
-        fitted, future, uplift, backtest = run(model)
+        future, uplift, in_sample_sigma, backtest = run(model)
     except Exception as exc:  # one SKU's failure must not stop the batch
         failed, error = True, f"{type(exc).__name__}: {exc}"[:300]
         log.warning(
             "SKU %s: %s failed (%s); falling back to seasonal_naive", s.sku_id, model, error
         )
         model = "seasonal_naive"
-        fitted, future, uplift, backtest = run(model)
+        future, uplift, in_sample_sigma, backtest = run(model)
 
-    residual = s.y - fitted
-    residual = residual[~np.isnan(residual)][-CLASS_WINDOW_DAYS:]
-    in_sample_sigma = float(np.std(residual, ddof=1)) if residual.size > 1 else 0.0
     rmse = backtest.pop("rmse", None) if backtest else None
-    sigma = float(rmse) if rmse is not None and math.isfinite(rmse) else in_sample_sigma
+    backtest_rmse = float(rmse) if rmse is not None and math.isfinite(rmse) else math.nan
+    sigma = backtest_rmse if math.isfinite(backtest_rmse) else in_sample_sigma
     z = float(norm.ppf(0.5 + cfg.interval_width / 2))
     forecast = pd.DataFrame(
         {
@@ -579,12 +598,55 @@ def forecast_series(
         "cv2": cv2,
         "observed_days": observed_days,
         "sigma_daily": sigma,
+        "in_sample_sigma": in_sample_sigma,
+        "backtest_rmse": backtest_rmse,
         "promo_uplift": uplift,
         "failed": int(failed),
         "error": error,
         "seconds": time.perf_counter() - started,
     }
     return forecast, accuracy, summary
+
+
+#: SKUs with a backtest a model needs before its own sigma ratio is used.
+MIN_CALIBRATION_SKUS = 5
+
+
+def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
+    """Error spread for every SKU of a run, from the SKUs backtested in it.
+
+    A SKU backtested in this run keeps its holdout RMSE as ``sigma_daily``. For
+    the others, the in-sample sigma (which understates out-of-sample error) is
+    scaled by the median ratio holdout RMSE / in-sample sigma of the SKUs of the
+    same model backtested in this run (all models pooled below
+    ``MIN_CALIBRATION_SKUS``; 1 without any). yhat_lower/yhat_upper follow.
+    Deterministic for a run date: it uses only that run's own fits.
+    """
+    from scipy.stats import norm
+
+    summary = result.summary.copy()
+    has = summary["backtest_rmse"].notna() & (summary["in_sample_sigma"] > 0)
+    ratios = summary.loc[has, "backtest_rmse"] / summary.loc[has, "in_sample_sigma"]
+    pooled = float(ratios.median()) if len(ratios) else 1.0
+    by_model = ratios.groupby(summary.loc[has, "model"]).agg(["median", "size"])
+    factor = summary["model"].map(
+        lambda m: (
+            float(by_model.loc[m, "median"])
+            if m in by_model.index and by_model.loc[m, "size"] >= MIN_CALIBRATION_SKUS
+            else pooled
+        )
+    )
+    summary["sigma_daily"] = summary["backtest_rmse"].where(
+        summary["backtest_rmse"].notna(), summary["in_sample_sigma"] * factor
+    )
+    summary["sigma_daily"] = summary["sigma_daily"].fillna(0.0)
+    z = float(norm.ppf(0.5 + interval_width / 2))
+    forecast = result.forecast.merge(summary[["sku_id", "sigma_daily"]], on="sku_id", how="left")
+    forecast["yhat_lower"] = (forecast["yhat"] - z * forecast["sigma_daily"]).clip(lower=0)
+    forecast["yhat_upper"] = forecast["yhat"] + z * forecast["sigma_daily"]
+    return ForecastResult(
+        forecast=forecast[FORECAST_COLUMNS], accuracy=result.accuracy, summary=summary
+    )
 
 
 REALISED_COLUMNS = [

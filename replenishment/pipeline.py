@@ -148,6 +148,7 @@ def stage_forecast(
             interval_width=settings.interval_width,
             backtest_days=settings.backtest_days,
             min_history_days=settings.min_history_days,
+            backtest_every_days=settings.backtest_every_days,
         )
         result = forecast_frames(
             sku_ids, demand, stockouts, promotions, cfg, workers=settings.worker_count()
@@ -175,13 +176,15 @@ def _forecast_results(settings: Settings, run_date: dt.date) -> Any:
 def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     """Turn the forecasts into order recommendations and check the outputs."""
     from replenishment.extract import Extract
+    from replenishment.forecast import calibrate
     from replenishment.policy import compute_orders, lead_time_stats
     from replenishment.validate import validate_outputs
 
     d = staging_dir(settings, run_date)
     with _timed(settings, run_date, "replenish"):
         data = Extract.load(d)
-        result = _forecast_results(settings, run_date)
+        result = calibrate(_forecast_results(settings, run_date), settings.interval_width)
+        result.save(d, "calibrated")
         active = data.sku[data.sku["active"]].copy()
         missing = sorted(set(active["sku_id"]) - set(result.summary["sku_id"]))
         if missing:
@@ -220,11 +223,12 @@ def stage_load(
     cleanup: bool = True,
 ) -> dict[str, Any]:
     """Write every output table for ``run_date`` in one transaction; the run summary."""
+    from replenishment.forecast import ForecastResult
     from replenishment.load import ensure_reporting_tables, load_outputs
 
     d = staging_dir(settings, run_date)
     load_started = time.perf_counter()
-    result = _forecast_results(settings, run_date)
+    result = ForecastResult.load(d, "calibrated")
     orders = pd.read_parquet(d / "orders.parquet")
     quality = pd.read_parquet(d / "data_quality.parquet").drop(
         columns=["run_date"], errors="ignore"

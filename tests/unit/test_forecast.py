@@ -121,11 +121,18 @@ def test_failing_model_falls_back_and_is_counted(monkeypatch):
 def test_intervals_and_backtest_metrics():
     rng = np.random.default_rng(5)
     y = rng.poisson(12, len(DAYS)).astype(float)
-    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_days=28, interval_width=0.8)
+    cfg = fc.ForecastConfig(
+        run_date=RUN_DATE,
+        horizon_days=7,
+        backtest_days=28,
+        interval_width=0.8,
+        backtest_every_days=1,
+    )
     result = fc.forecast_frames(["S"], _demand("S", y), NO_STOCKOUTS, NO_PROMOS, cfg)
     acc = result.accuracy.iloc[0]
     assert acc["backtest_days"] == 28
     assert 0 < acc["wape"] < 0.5 and acc["wape"] < acc["baseline_wape"]
+    result = fc.calibrate(result, 0.8)
     sigma = result.summary["sigma_daily"].iloc[0]
     assert sigma == pytest.approx(np.sqrt(12), rel=0.3)  # Poisson noise
     f = result.forecast
@@ -162,3 +169,37 @@ def test_stored_forecasts_are_scored_against_actuals_without_censored_days():
     assert row["realised_bias"] == pytest.approx(20 / 80)
     assert row["realised_run_date"] == dt.date(2026, 6, 20)
     assert fc.score_stored_forecasts(stored.iloc[0:0], actual, stockouts, RUN_DATE).empty
+
+
+def test_backtest_rotation_and_calibrated_spread():
+    rng = np.random.default_rng(8)
+    ids = [f"R{i:02d}" for i in range(28)]
+    demand = pd.concat([_demand(s, rng.poisson(10, len(DAYS))) for s in ids])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_every_days=7)
+    raw = fc.forecast_frames(ids, demand, NO_STOCKOUTS, NO_PROMOS, cfg)
+    tested = raw.summary["backtest_rmse"].notna()
+    assert 0 < tested.sum() < len(ids)  # about one SKU in seven
+    assert (
+        raw.accuracy.set_index("sku_id").loc[raw.summary.loc[tested, "sku_id"], "backtest_days"]
+        == 28
+    ).all()
+    out = fc.calibrate(raw, 0.8)
+    s = out.summary.set_index("sku_id")
+    ratio = (raw.summary["backtest_rmse"] / raw.summary["in_sample_sigma"])[tested].median()
+    untested = raw.summary.loc[~tested, "sku_id"]
+    expected = raw.summary.set_index("sku_id").loc[untested, "in_sample_sigma"] * ratio
+    assert np.allclose(s.loc[untested, "sigma_daily"], expected)
+    assert (s["sigma_daily"] > 0).all()
+    f = out.forecast.merge(s["sigma_daily"].reset_index(), on="sku_id")
+    assert np.allclose(f["yhat_upper"] - f["yhat"], 1.2815515655 * f["sigma_daily"])
+    # next day, another slice of SKUs is backtested
+    nxt = fc.forecast_frames(
+        ids,
+        demand,
+        NO_STOCKOUTS,
+        NO_PROMOS,
+        fc.ForecastConfig(run_date=RUN_DATE + dt.timedelta(days=1), horizon_days=7),
+    )
+    assert set(nxt.summary.loc[nxt.summary["backtest_rmse"].notna(), "sku_id"]).isdisjoint(
+        set(raw.summary.loc[tested, "sku_id"])
+    )
