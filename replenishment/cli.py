@@ -56,8 +56,22 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     )
 
 
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("cmdstanpy", "prophet", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["backtest"]:
+        from replenishment.backtest import main as backtest_main
+
+        _logging(False)
+        return backtest_main(argv[1:])
     if argv[:1] == ["demo-warehouse"]:
         from replenishment.demo import main as demo_main
 
@@ -76,13 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--json", action="store_true", help="the whole pipeline_runs row as JSON")
     _add_settings_options(summ)
     sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
+    sub.add_parser("backtest", help="rolling-origin backtest (see backtest --help)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("cmdstanpy", "prophet", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _logging(args.verbose)
 
     settings = _settings(args)
     run_date = parse_run_date(args.date)

@@ -1,0 +1,323 @@
+"""Rolling-origin backtest: how good are the forecasts, honestly measured.
+
+For a run date D and ``origins`` cut-offs o_k = D - k * ``step_days`` - horizon
+(k = 0 .. origins-1), every SKU is forecast exactly as the daily run would have
+on o_k, from the data before o_k only, for o_k .. o_k + horizon - 1, and scored
+against what happened (stock-out days, whose sales are censored, are not
+scored). The baseline is the weekly seasonal-naive forecast from the same
+cut-off. Per SKU, errors are pooled over the origins:
+
+    WAPE = sum |f - a| / sum a        bias = (sum f - sum a) / sum a
+    MASE = mean |f - a| / mean |a_t - a_{t-7}| (in-sample, before the first origin)
+
+Heavy (one Prophet fit per SKU and origin), so it runs on its own schedule
+(DAG ``replenishment_backtest_weekly``) or on demand:
+
+    replenishment backtest --date 2026-07-01 --url ... [--origins 4] [--no-censoring] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import logging
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from replenishment.config import Settings, parse_run_date
+from replenishment.forecast import ForecastConfig, forecast_frames, seasonal_naive
+
+log = logging.getLogger(__name__)
+
+BACKTEST_COLUMNS = [
+    "sku_id",
+    "model",
+    "demand_class",
+    "origins",
+    "horizon_days",
+    "scored_days",
+    "actual_units",
+    "wape",
+    "mase",
+    "bias",
+    "baseline_wape",
+    "baseline_mase",
+    "baseline_bias",
+    "beats_baseline",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestConfig:
+    """origins: cut-offs; step_days: days between them; censoring: leave stock-out days out of fits."""
+
+    run_date: dt.date
+    origins: int = 4
+    step_days: int = 28
+    horizon_days: int = 28
+    holiday_country: str = "US"
+    min_history_days: int = 56
+    censoring: bool = True
+    workers: int = 1
+
+
+def cutoffs(cfg: BacktestConfig) -> list[dt.date]:
+    """The forecast origins, oldest first; each horizon ends before the run date."""
+    last = cfg.run_date - dt.timedelta(days=cfg.horizon_days)
+    return sorted(last - dt.timedelta(days=k * cfg.step_days) for k in range(cfg.origins))
+
+
+def rolling_origin(
+    sku_ids: list[str],
+    demand: pd.DataFrame,
+    stockouts: pd.DataFrame,
+    promotions: pd.DataFrame,
+    cfg: BacktestConfig,
+) -> pd.DataFrame:
+    """Per-SKU pooled errors of the pipeline's forecasts and of seasonal-naive (BACKTEST_COLUMNS)."""
+    demand = demand.assign(ds=pd.to_datetime(demand["ds"]))
+    stockouts = stockouts.assign(ds=pd.to_datetime(stockouts["ds"]))
+    censored = set(zip(stockouts["sku_id"], stockouts["ds"], strict=True))
+    rows: list[pd.DataFrame] = []
+    models: dict[str, tuple[str, str]] = {}
+    for origin in cutoffs(cfg):
+        o = pd.Timestamp(origin)
+        known = demand[demand["ds"] < o]
+        fcfg = ForecastConfig(
+            run_date=origin,
+            horizon_days=cfg.horizon_days,
+            holiday_country=cfg.holiday_country,
+            backtest_days=0,
+            min_history_days=cfg.min_history_days,
+        )
+        used_stockouts = stockouts[stockouts["ds"] < o] if cfg.censoring else stockouts.iloc[0:0]
+        result = forecast_frames(sku_ids, known, used_stockouts, promotions, fcfg, cfg.workers)
+        for r in result.summary.itertuples():
+            models[str(r.sku_id)] = (str(r.model), str(r.demand_class))
+        f = result.forecast[["sku_id", "forecast_date", "yhat"]].copy()
+        window = pd.date_range(o, periods=cfg.horizon_days, freq="D")
+        actual = (
+            demand[(demand["ds"] >= o) & (demand["ds"] <= window[-1])]
+            .rename(columns={"ds": "forecast_date", "y": "actual"})
+            .astype({"forecast_date": "datetime64[ns]"})
+        )
+        f["forecast_date"] = f["forecast_date"].astype("datetime64[ns]")
+        f = f.merge(actual, on=["sku_id", "forecast_date"], how="left").fillna({"actual": 0.0})
+        f = f.merge(
+            _baseline(known, stockouts[stockouts["ds"] < o], sku_ids, o, window),
+            on=["sku_id", "forecast_date"],
+        )
+        f["scale"] = f["sku_id"].map(_mase_scales(known, o))
+        keep = [
+            (s, d) not in censored for s, d in zip(f["sku_id"], f["forecast_date"], strict=True)
+        ]
+        rows.append(f[keep])
+    scored = pd.concat(rows, ignore_index=True)
+    return _pool(scored, models, cfg)
+
+
+def _baseline(
+    known: pd.DataFrame,
+    stockouts: pd.DataFrame,
+    sku_ids: list[str],
+    origin: pd.Timestamp,
+    window: pd.DatetimeIndex,
+) -> pd.DataFrame:
+    """Seasonal-naive forecasts (sku_id, forecast_date, baseline) from the week before ``origin``."""
+    last_week = pd.date_range(origin - pd.Timedelta(days=7), periods=7, freq="D")
+    recent = known[known["ds"] >= last_week[0]]
+    frames = []
+    for sku in sku_ids:
+        g = recent[recent["sku_id"] == sku].groupby("ds")["y"].sum()
+        y = g.reindex(last_week, fill_value=0.0).to_numpy(dtype=float, copy=True)
+        gone = stockouts.loc[stockouts["sku_id"] == sku, "ds"]
+        y[last_week.isin(gone)] = np.nan
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sku_id": sku,
+                    "forecast_date": window.astype("datetime64[ns]"),
+                    "baseline": seasonal_naive(y, len(window)),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mase_scales(known: pd.DataFrame, origin: pd.Timestamp) -> dict[str, float]:
+    scales = {}
+    for sku, g in known.groupby("sku_id"):
+        s = g.set_index("ds")["y"]
+        idx = pd.date_range(s.index.min(), origin - pd.Timedelta(days=1), freq="D")
+        y = s.reindex(idx, fill_value=0.0).to_numpy(dtype=float)
+        diff = np.abs(y[7:] - y[:-7])
+        scales[str(sku)] = float(diff.mean()) if diff.size else np.nan
+    return scales
+
+
+def _pool(
+    scored: pd.DataFrame, models: dict[str, tuple[str, str]], cfg: BacktestConfig
+) -> pd.DataFrame:
+    scored = scored.assign(
+        err=scored["yhat"] - scored["actual"],
+        abs_err=(scored["yhat"] - scored["actual"]).abs(),
+        b_err=scored["baseline"] - scored["actual"],
+        b_abs=(scored["baseline"] - scored["actual"]).abs(),
+    )
+    g = scored.groupby("sku_id").agg(
+        scored_days=("actual", "size"),
+        actual_units=("actual", "sum"),
+        abs_err=("abs_err", "sum"),
+        err=("err", "sum"),
+        b_abs=("b_abs", "sum"),
+        b_err=("b_err", "sum"),
+        mae=("abs_err", "mean"),
+        b_mae=("b_abs", "mean"),
+        scale=("scale", "first"),
+    )
+    units = g["actual_units"].where(g["actual_units"] > 0)
+    scale = g["scale"].where(g["scale"] > 0)
+    out = pd.DataFrame(
+        {
+            "sku_id": g.index,
+            "model": [models[s][0] for s in g.index],
+            "demand_class": [models[s][1] for s in g.index],
+            "origins": cfg.origins,
+            "horizon_days": cfg.horizon_days,
+            "scored_days": g["scored_days"].to_numpy(),
+            "actual_units": g["actual_units"].to_numpy(),
+            "wape": (g["abs_err"] / units).to_numpy(),
+            "mase": (g["mae"] / scale).to_numpy(),
+            "bias": (g["err"] / units).to_numpy(),
+            "baseline_wape": (g["b_abs"] / units).to_numpy(),
+            "baseline_mase": (g["b_mae"] / scale).to_numpy(),
+            "baseline_bias": (g["b_err"] / units).to_numpy(),
+        }
+    )
+    both = out["wape"].notna() & out["baseline_wape"].notna()
+    out["beats_baseline"] = pd.array(
+        np.where(both, (out["wape"] < out["baseline_wape"]).astype(int), pd.NA), dtype="Int64"
+    )
+    return out[BACKTEST_COLUMNS].reset_index(drop=True)
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Totals per demand class and overall: SKUs, WAPE vs baseline, share of SKUs beating it."""
+
+    def agg(g: pd.DataFrame) -> pd.Series:
+        units = g["actual_units"].sum()
+        wape = (g["wape"] * g["actual_units"]).sum() / units if units else np.nan
+        base = (g["baseline_wape"] * g["actual_units"]).sum() / units if units else np.nan
+        return pd.Series(
+            {
+                "skus": len(g),
+                "wape": wape,
+                "baseline_wape": base,
+                "beats_baseline_share": g["beats_baseline"].astype("float").mean(),
+            }
+        )
+
+    by_class = results.groupby("demand_class")[results.columns.tolist()].apply(agg)
+    total = agg(results).to_frame("all").T
+    return pd.concat([by_class, total])
+
+
+def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) -> None:
+    """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction."""
+    import sqlalchemy as sa
+
+    from replenishment.db import bulk_insert, run_script, schema_prefix
+
+    with engine.begin() as conn:
+        prefix = schema_prefix(conn, schema)
+        if prefix:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        run_script(conn, "create_backtest_table.sql", reporting=prefix)
+        value = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date
+        conn.execute(
+            sa.text(f"DELETE FROM {prefix}forecast_backtest WHERE run_date = :d"), {"d": value}
+        )
+        bulk_insert(conn, f"{prefix}forecast_backtest", results.assign(run_date=run_date))
+
+
+def run(settings: Settings, cfg: BacktestConfig, write_results: bool = False) -> pd.DataFrame:
+    """Extract as of the run date, backtest every active SKU, optionally store the rows."""
+    from replenishment.db import make_engine
+    from replenishment.extract import extract
+
+    engine = make_engine(settings.warehouse_url)
+    data = extract(engine, cfg.run_date, cfg.horizon_days, settings.reporting_schema)
+    ids = sorted(data.sku.loc[data.sku["active"], "sku_id"])
+    results = rolling_origin(ids, data.demand, data.stockouts, data.promotions, cfg)
+    if write_results:
+        write(engine, settings.reporting_schema, cfg.run_date, results)
+    engine.dispose()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="replenishment backtest", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--date", required=True, help="run date D: every horizon ends before it")
+    parser.add_argument("--url", dest="warehouse_url", help="SQLAlchemy URL of the warehouse")
+    parser.add_argument("--origins", type=int, default=4)
+    parser.add_argument("--step-days", type=int, default=28)
+    parser.add_argument("--horizon-days", type=int, default=28)
+    parser.add_argument("--holiday-country", default="US")
+    parser.add_argument("--workers", type=int, default=0, help="processes (0 = one per core)")
+    parser.add_argument(
+        "--no-censoring", action="store_true", help="fit stock-out days as zero demand"
+    )
+    parser.add_argument("--compare-censoring", action="store_true",
+                        help="also run without censoring and compare on SKUs with stock-outs")  # fmt: skip
+    parser.add_argument("--write", action="store_true", help="store rows in forecast_backtest")
+    args = parser.parse_args(argv)
+    settings = Settings.load({"warehouse_url": args.warehouse_url})
+    cfg = BacktestConfig(
+        run_date=parse_run_date(args.date),
+        origins=args.origins,
+        step_days=args.step_days,
+        horizon_days=args.horizon_days,
+        holiday_country=args.holiday_country,
+        censoring=not args.no_censoring,
+        workers=args.workers or settings.worker_count(),
+    )
+    results = run(settings, cfg, write_results=args.write)
+    print(
+        f"rolling-origin backtest for {cfg.run_date}: origins {', '.join(map(str, cutoffs(cfg)))}"
+    )
+    print(summarise(results).to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.compare_censoring:
+        plain = run(settings, dataclasses.replace(cfg, censoring=False))
+        _print_censoring(settings, cfg, results, plain)
+    return 0
+
+
+def _print_censoring(
+    settings: Settings, cfg: BacktestConfig, censored: pd.DataFrame, plain: pd.DataFrame
+) -> None:
+    from replenishment.db import make_engine, query_frame
+
+    engine = make_engine(settings.warehouse_url)
+    params = {"run_date": cfg.run_date, "history_start": cfg.run_date - dt.timedelta(days=1096)}
+    outs = query_frame(engine, "extract_stockout_days.sql", params)
+    spells = outs.groupby("sku_id").size()
+    ids = set(spells[spells >= 7].index)
+    a = censored[censored["sku_id"].isin(ids)]
+    b = plain[plain["sku_id"].isin(ids)]
+    wa = (a["wape"] * a["actual_units"]).sum() / a["actual_units"].sum()
+    wb = (b["wape"] * b["actual_units"]).sum() / b["actual_units"].sum()
+    ba = (a["bias"] * a["actual_units"]).sum() / a["actual_units"].sum()
+    bb = (b["bias"] * b["actual_units"]).sum() / b["actual_units"].sum()
+    print(f"SKUs with >= 7 stock-out days: {len(ids)}")
+    print(f"  with censoring:    WAPE {wa:.3f}  bias {ba:+.3f}")
+    print(f"  without censoring: WAPE {wb:.3f}  bias {bb:+.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
