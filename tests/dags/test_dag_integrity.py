@@ -24,7 +24,7 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "replenishment_daily" in dagbag.dags
+    assert {"replenishment_daily", "replenishment_backtest_weekly"} <= set(dagbag.dags)
 
 
 def test_dag_shape_and_defaults(dagbag):
@@ -53,6 +53,7 @@ def test_parse_is_cheap_and_imports_nothing_heavy():
     """Parsing must not import pandas, prophet, great_expectations or open connections."""
     code = (
         "import sys, time, json, importlib.util\n"
+        "import airflow.sdk  # Airflow itself is paid once by the parser, not per file\n"
         f"spec = importlib.util.spec_from_file_location('d', {str(DAGS / 'replenishment_daily.py')!r})\n"
         "m = importlib.util.module_from_spec(spec)\n"
         "t = time.perf_counter(); spec.loader.exec_module(m); dt = time.perf_counter() - t\n"
@@ -65,4 +66,4 @@ def test_parse_is_cheap_and_imports_nothing_heavy():
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["heavy"] == []
-    assert result["seconds"] < 2.0
+    assert result["seconds"] < 1.0
