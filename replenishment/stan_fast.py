@@ -165,8 +165,103 @@ def _backend() -> LeanBackend:
     return _BACKEND
 
 
+_FEATURES: dict[tuple[Any, ...], Any] = {}
+_FEATURES_MAX = 512
+
+
+def _cached(key: tuple[Any, ...], make: Any) -> Any:
+    if key not in _FEATURES:
+        if len(_FEATURES) >= _FEATURES_MAX:
+            _FEATURES.clear()
+        _FEATURES[key] = make()
+    return _FEATURES[key]
+
+
+_DAY = np.timedelta64(1, "D")
+
+
+def _day_positions(dates: Any) -> tuple[np.datetime64, np.datetime64, np.ndarray] | None:
+    """(first, last, row positions in the daily range first..last), or None if not whole days."""
+    values = np.asarray(dates.values, dtype="datetime64[ns]")
+    if values.size == 0 or np.any(values != values.astype("datetime64[D]")):
+        return None
+    first, last = values.min(), values.max()
+    return first, last, ((values - first) // _DAY).astype(np.int64)
+
+
+def _full_range(first: np.datetime64, last: np.datetime64) -> Any:
+    import pandas as pd
+
+    return pd.Series(pd.date_range(first, last, freq="D"))
+
+
 class LeanProphet(Prophet):
-    """Prophet using :class:`LeanBackend` (one backend per process, no per-model setup)."""
+    """Prophet with :class:`LeanBackend` and memoised design matrices.
+
+    Most SKUs share their calendar, so the Fourier terms, the holiday columns
+    and the component map Prophet rebuilds for every fit and predict are
+    computed once per process for each distinct set of dates and reused
+    (copies are handed out, so nothing is shared mutably). Results are
+    identical to Prophet's; only repeated work is skipped.
+    """
 
     def _load_stan_backend(self, stan_backend: str | None) -> None:
         self.stan_backend = _backend()
+
+    # Both feature kinds are functions of each date alone, so they are computed
+    # once over the whole daily range and the rows of the dates asked for are
+    # taken from it (a series with censored days has gaps in its dates).
+
+    @staticmethod
+    def fourier_series(dates: Any, period: float, series_order: int) -> Any:
+        days = _day_positions(dates)
+        if days is None:
+            return Prophet.fourier_series(dates, period, series_order)
+        first, last, pos = days
+        key = ("fourier", first, last, float(period), int(series_order))
+        full = _cached(
+            key, lambda: Prophet.fourier_series(_full_range(first, last), period, series_order)
+        )
+        return full[pos]
+
+    def make_holiday_features(self, dates: Any, holidays: Any) -> Any:
+        import pandas as pd
+
+        days = _day_positions(dates)
+        if days is None:
+            return Prophet.make_holiday_features(self, dates, holidays)
+        first, last, pos = days
+        key = (
+            "holidays",
+            first,
+            last,
+            int(pd.util.hash_pandas_object(holidays, index=False).sum()),
+            tuple(holidays.columns),
+            float(self.holidays_prior_scale),
+        )
+        features, scales, names = _cached(
+            key, lambda: Prophet.make_holiday_features(self, _full_range(first, last), holidays)
+        )
+        if self.train_holiday_names is None:
+            self.train_holiday_names = pd.Series(names)
+        rows = features.iloc[pos].reset_index(drop=True)
+        return rows, list(scales), list(names)
+
+    def regressor_column_matrix(self, seasonal_features: Any, modes: Any) -> Any:
+        key = (
+            "components",
+            tuple(seasonal_features.columns),
+            tuple(modes["additive"]),
+            tuple(modes["multiplicative"]),
+            None if self.train_holiday_names is None else tuple(self.train_holiday_names),
+            tuple(sorted((k, v["mode"]) for k, v in self.extra_regressors.items())),
+            self.holidays_mode,
+            None if self.train_component_cols is None else tuple(self.train_component_cols.columns),
+        )
+        cols, new_modes = _cached(
+            key,
+            lambda: Prophet.regressor_column_matrix(
+                self, seasonal_features, {k: list(v) for k, v in modes.items()}
+            ),
+        )
+        return cols.copy(), {k: list(v) for k, v in new_modes.items()}
