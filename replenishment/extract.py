@@ -62,6 +62,12 @@ class Extract:
             **{f.name: pd.read_parquet(directory / f"{f.name}.parquet") for f in fields(cls)}
         )
 
+    @staticmethod
+    def read(directory: Path, name: str, since: dt.date | None = None) -> pd.DataFrame:
+        """One saved frame; with ``since``, only its rows with ``ds >= since`` (memory-bounded)."""
+        filters = [("ds", ">=", pd.Timestamp(since))] if since is not None else None
+        return pd.read_parquet(directory / f"{name}.parquet", filters=filters)
+
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}
 

@@ -182,18 +182,20 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
 
     d = staging_dir(settings, run_date)
     with _timed(settings, run_date, "replenish"):
-        data = Extract.load(d)
+        sku = Extract.read(d, "sku")
+        on_hand, on_order = Extract.read(d, "on_hand"), Extract.read(d, "on_order")
+        lead_times = Extract.read(d, "lead_times")
         result = calibrate(_forecast_results(settings, run_date), settings.interval_width)
         result.save(d, "calibrated")
-        active = data.sku[data.sku["active"]].copy()
+        active = sku[sku["active"]].copy()
         missing = sorted(set(active["sku_id"]) - set(result.summary["sku_id"]))
         if missing:
             raise StageError(f"{len(missing)} active SKUs have no forecast, e.g. {missing[:5]}")
-        position = active[["sku_id"]].merge(data.on_hand[["sku_id", "on_hand"]], how="left")
-        position = position.merge(data.on_order[["sku_id", "on_order"]], how="left")
+        position = active[["sku_id"]].merge(on_hand[["sku_id", "on_hand"]], how="left")
+        position = position.merge(on_order[["sku_id", "on_order"]], how="left")
         position = position.fillna({"on_hand": 0.0, "on_order": 0.0})
         position["backorders"] = 0.0
-        lead = lead_time_stats(data.lead_times)
+        lead = lead_time_stats(lead_times)
         params = active.merge(result.summary[["sku_id", "sigma_daily", "model"]], on="sku_id")
         params = params.merge(lead[["sku_id", "lead_time_std_days"]], on="sku_id", how="left")
         orders = compute_orders(
@@ -239,8 +241,11 @@ def stage_load(
     from replenishment.extract import Extract
     from replenishment.forecast import score_stored_forecasts
 
-    data = Extract.load(d)
-    realised = score_stored_forecasts(data.stored_forecasts, data.demand, data.stockouts, run_date)
+    stored = Extract.read(d, "stored_forecasts")
+    since = stored["forecast_date"].min() if len(stored) else run_date
+    realised = score_stored_forecasts(
+        stored, Extract.read(d, "demand", since), Extract.read(d, "stockouts", since), run_date
+    )
     accuracy = result.accuracy.merge(realised, on="sku_id", how="left")
     accuracy["beats_baseline"] = accuracy["beats_baseline"].astype("Int64")
     accuracy["realised_days"] = accuracy["realised_days"].astype("Int64")
