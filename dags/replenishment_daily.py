@@ -6,8 +6,8 @@ the run date D (the run's logical date).
 
 | stage | what it does | task |
 |---|---|---|
-| extract | order lines, SKU master, promotions, inventory, open POs known before D | `extract` |
-| validate | Great Expectations suites of `include/expectations/`; a critical failure stops the run, nothing is loaded | `validate` |
+| validate | Great Expectations suites of `include/expectations/`, run in the warehouse on what is known before D; a critical failure stops the run, nothing is loaded | `validate` |
+| extract | order lines (as daily demand), SKU master, promotions, inventory, open POs known before D | `extract` |
 | forecast | one model per SKU (Prophet / SBA / fallback), in mapped batches | `forecast` |
 | replenish | safety stock, reorder point, order-up-to, EOQ, pack and MOQ rounding | `replenish` |
 | load | replaces D's rows of every reporting table in one transaction | `load` |
@@ -105,7 +105,7 @@ def replenishment_daily() -> None:
         return stage_load(settings(context), run_date(context), run_id(context), run_type(context))
 
     batches = plan_batches()
-    extract() >> validate() >> batches
+    validate() >> extract() >> batches
     forecast.expand(batch=batches) >> replenish() >> load()
 
 

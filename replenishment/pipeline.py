@@ -5,6 +5,11 @@ directory (``<staging_dir>/<run_date>``), so the stages can run as separate
 Airflow tasks, on separate workers, and be retried one by one. Nothing is
 written to the reporting tables before ``stage_load`` (except the
 data-quality report of a run that fails validation).
+
+Validation comes first: it runs in the database, so a missing table, a
+missing column or text in a numeric column is reported as a data-quality
+failure with its table, rule and example rows, instead of surfacing as a
+crash inside the extraction that reads those tables.
 """
 
 from __future__ import annotations
@@ -69,8 +74,6 @@ def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
 
     with _timed(settings, run_date, "extract"):
         d = staging_dir(settings, run_date)
-        if d.exists():
-            shutil.rmtree(d)  # a retry or re-run starts clean
         engine = make_engine(settings.warehouse_url)
         try:
             data = extract(engine, run_date, settings.horizon_days, settings.reporting_schema)
@@ -90,6 +93,10 @@ def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     from replenishment.load import ensure_reporting_tables, load_outputs
     from replenishment.validate import validate_sources
 
+    d = staging_dir(settings, run_date)
+    if d.exists():
+        shutil.rmtree(d)  # the first stage: a retry or re-run starts clean
+    d.mkdir(parents=True)
     with _timed(settings, run_date, "validate"):
         engine = make_engine(settings.warehouse_url)
         try:
@@ -336,9 +343,9 @@ def _run_summary(
 
 def run_pipeline(settings: Settings, run_date: dt.date, run_type: str = "cli") -> dict[str, Any]:
     """Run every stage for ``run_date`` in this process, as the DAG would."""
-    log.info("extract: %s", stage_extract(settings, run_date))
     try:
         log.info("validate: %s", stage_validate(settings, run_date))
+        log.info("extract: %s", stage_extract(settings, run_date))
         batches = plan_batches(settings, run_date)
         for b in batches:
             log.info("forecast: %s", stage_forecast(settings, run_date, b, len(batches)))

@@ -42,8 +42,8 @@ def test_dag_shape_and_defaults(dagbag):
         assert task.retries >= 1 or os.environ.get("REPLENISHMENT_TASK_RETRIES") == "0"
     assert dag.task_dict["forecast"].max_active_tis_per_dag
     upstream = {t: set(dag.task_dict[t].upstream_task_ids) for t in ids}
-    assert "extract" in upstream["validate"]
-    assert "validate" in upstream["plan_batches"]
+    assert "validate" in upstream["extract"]
+    assert "extract" in upstream["plan_batches"]
     assert "forecast" in upstream["replenish"]
     assert "replenish" in upstream["load"]
     assert len(dag.task_dict["load"].outlets) == 5
