@@ -6,6 +6,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
+# Mount point of the named volume `shared` (staging files, Data Docs): a new volume copies
+# its owner and mode, so the services (any UID, group 0) can write there.
+RUN mkdir -p -m 775 /opt/airflow/shared
 
 COPY --chown=airflow:root requirements.txt pyproject.toml /opt/replenishment/
 RUN pip install --no-cache-dir -r /opt/replenishment/requirements.txt

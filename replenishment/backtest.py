@@ -234,7 +234,9 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
 
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
-        if prefix:
+        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists: a least-privilege pipeline role only checks for it
+        if prefix and not sa.inspect(conn).has_schema(schema):
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         run_script(conn, "create_backtest_table.sql", reporting=prefix)
         value = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date

@@ -47,7 +47,9 @@ def ensure_reporting_tables(engine: Engine, schema: str) -> None:
     """
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
-        if prefix:
+        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists: a least-privilege pipeline role only checks for it
+        if prefix and not sa.inspect(conn).has_schema(schema):
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         run_script(conn, "create_reporting_tables.sql", reporting=prefix)
         inspector = sa.inspect(conn)
