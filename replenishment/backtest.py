@@ -231,6 +231,7 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
     import sqlalchemy as sa
 
     from replenishment.db import bulk_insert, run_script, schema_prefix
+    from replenishment.reporting import comment_columns
 
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
@@ -239,6 +240,7 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
         if prefix and not sa.inspect(conn).has_schema(schema):
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         run_script(conn, "create_backtest_table.sql", reporting=prefix)
+        comment_columns(conn, schema)
         value = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date
         conn.execute(
             sa.text(f"DELETE FROM {prefix}forecast_backtest WHERE run_date = :d"), {"d": value}

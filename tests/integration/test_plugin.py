@@ -1,0 +1,459 @@
+"""The Airflow plugin's Replenishment page: its app on a SQLite warehouse, then in a real
+api-server driven by a headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from replenishment.config import Settings
+from replenishment.db import make_engine
+from replenishment.load import read_output
+from replenishment.pipeline import run_pipeline
+from tests.support import RUN_DATE
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_FILE = ROOT / "plugins" / "replenishment_plugin.py"
+BIN = Path(sys.executable).parent
+EARLIER = RUN_DATE - dt.timedelta(days=7)
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _load_plugin():
+    spec = importlib.util.spec_from_file_location("replenishment_plugin", PLUGIN_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+plugin = _load_plugin()
+
+
+@pytest.fixture(scope="module")
+def warehouse(small_demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite warehouse with two loaded runs, a week apart."""
+    tmp = tmp_path_factory.mktemp("plugin")
+    target = tmp / "warehouse.db"
+    shutil.copy(small_demo_db, target)
+    url = f"sqlite:///{target}"
+    settings = Settings.load(
+        {
+            "warehouse_url": url,
+            "staging_dir": str(tmp / "staging"),
+            "data_docs_dir": str(tmp / "docs"),
+            "forecast_batches": 2,
+        }
+    )
+    run_pipeline(settings, EARLIER)
+    run_pipeline(settings, RUN_DATE)
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(warehouse: str):
+    from fastapi.testclient import TestClient
+
+    app = plugin.create_app(warehouse, reporting_schema="reporting")
+    with TestClient(app) as c:
+        yield c
+    app.state.warehouse.dispose()
+
+
+def _table(url: str, table: str, run_date: dt.date) -> pd.DataFrame:
+    engine = make_engine(url)
+    try:
+        return read_output(engine, "reporting", table, run_date)
+    finally:
+        engine.dispose()
+
+
+def _placed_sku(url: str) -> str:
+    """A SKU with an order on RUN_DATE and, if any, a promotion and stock-outs in view."""
+    orders = _table(url, "replenishment_orders", RUN_DATE)
+    placed = orders.loc[orders["order_qty"] > 0, "sku_id"].tolist()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        promoted = set(pd.read_sql_query("SELECT DISTINCT sku_id FROM promotions", conn)["sku_id"])
+        stocked_out = set(
+            pd.read_sql_query(
+                "SELECT DISTINCT sku_id FROM inventory_snapshots WHERE on_hand <= 0 "
+                "AND snapshot_date >= '2026-03-03'",
+                conn,
+            )["sku_id"]
+        )
+    engine.dispose()
+    best = [s for s in placed if s in promoted and s in stocked_out]
+    return (best or placed)[0]
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def test_page_is_self_contained(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert 'id="chart"' in html and 'id="orders"' in html and "orders.csv" in html
+    assert "<script src" not in html and "<link" not in html and "@import" not in html
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls
+    assert client.get("/icon.svg").headers["content-type"].startswith("image/svg+xml")
+
+
+def test_run_dates_and_run_summary(client, warehouse):
+    assert client.get("/api/run-dates").json() == {
+        "run_dates": [RUN_DATE.isoformat(), EARLIER.isoformat()]
+    }
+    run = client.get("/api/run", params={"run_date": RUN_DATE.isoformat()}).json()
+    stored = _table(warehouse, "pipeline_runs", RUN_DATE).iloc[0]
+    for col in ("skus_total", "orders_placed", "status"):
+        assert run[col] == stored[col]
+    assert run["order_value"] == pytest.approx(stored["order_value"])
+    assert client.get("/api/run", params={"run_date": "2020-01-01"}).status_code == 404
+
+
+def test_skus_and_orders_match_the_reporting_table(client, warehouse):
+    orders = _table(warehouse, "replenishment_orders", RUN_DATE)
+    skus = client.get("/api/skus", params={"run_date": RUN_DATE.isoformat()}).json()["skus"]
+    assert [s["sku_id"] for s in skus] == orders["sku_id"].tolist()
+    assert [s["order_qty"] for s in skus] == pytest.approx(orders["order_qty"].tolist())
+    assert all(s["description"] and s["category"] for s in skus)
+
+    placed = orders[orders["order_qty"] > 0]
+    body = client.get("/api/orders", params={"run_date": RUN_DATE.isoformat()}).json()
+    got = pd.DataFrame(body["orders"])
+    assert got["sku_id"].tolist() == placed["sku_id"].tolist()
+    for col in ("order_qty", "order_packs", "order_value", "reorder_point", "safety_stock"):
+        assert got[col].tolist() == pytest.approx(placed[col].tolist()), col
+    assert got["reason"].tolist() == placed["reason"].tolist()
+    assert got["expected_receipt_date"].tolist() == placed["expected_receipt_date"].tolist()
+    every = client.get(
+        "/api/orders", params={"run_date": RUN_DATE.isoformat(), "placed_only": "false"}
+    ).json()["orders"]
+    assert len(every) == len(orders)
+
+
+def test_series_of_a_sku(client, warehouse):
+    sku = _placed_sku(warehouse)
+    s = client.get("/api/series", params={"run_date": RUN_DATE.isoformat(), "sku_id": sku}).json()
+    assert s["sku_id"] == sku and s["run_date"] == RUN_DATE.isoformat()
+
+    forecast = _table(warehouse, "demand_forecast", RUN_DATE)
+    forecast = forecast[forecast["sku_id"] == sku]
+    got = pd.DataFrame(s["forecast"])
+    assert got["forecast_date"].tolist() == forecast["forecast_date"].astype(str).tolist()
+    for col in ("yhat", "yhat_lower", "yhat_upper", "promo"):
+        assert got[col].tolist() == pytest.approx(forecast[col].tolist()), col
+
+    order = _table(warehouse, "replenishment_orders", RUN_DATE).set_index("sku_id").loc[sku]
+    assert s["order"]["order_qty"] == pytest.approx(order["order_qty"])
+    assert s["order"]["reason"] == order["reason"]
+    assert s["sku"]["sku_id"] == sku and s["sku"]["description"]
+
+    engine = make_engine(warehouse)
+    with engine.connect() as conn:
+        lines = pd.read_sql_query(
+            "SELECT order_ts, quantity, status FROM order_lines WHERE sku_id = :sku",
+            conn,
+            params={"sku": sku},
+        )
+        snaps = pd.read_sql_query(
+            "SELECT snapshot_date, on_hand FROM inventory_snapshots WHERE sku_id = :sku",
+            conn,
+            params={"sku": sku},
+        )
+        promos = pd.read_sql_query(
+            "SELECT promo_id FROM promotions WHERE sku_id = :sku AND end_date >= :start "
+            "AND start_date <= :end ORDER BY start_date",
+            conn,
+            params={
+                "sku": sku,
+                "start": s["history_start"],
+                "end": s["forecast"][-1]["forecast_date"],
+            },
+        )
+    engine.dispose()
+    lines = lines[lines["status"] != "cancelled"]
+    daily = lines.groupby(lines["order_ts"].astype(str).str.slice(0, 10))["quantity"].sum()
+    actual = pd.DataFrame(s["actual"])
+    assert actual["date"].iloc[-1] == (RUN_DATE - dt.timedelta(days=1)).isoformat()
+    assert len(actual) <= plugin.HISTORY_DAYS
+    assert actual["units"].tolist() == pytest.approx([daily.get(d, 0.0) for d in actual["date"]])
+    out = set(snaps.loc[snaps["on_hand"] <= 0, "snapshot_date"].astype(str))
+    assert actual["stockout"].tolist() == [d in out for d in actual["date"]]
+    assert [p["promo_id"] for p in s["promotions"]] == promos["promo_id"].tolist()
+
+    missing = client.get("/api/series", params={"run_date": RUN_DATE.isoformat(), "sku_id": "nope"})
+    assert missing.status_code == 404
+    assert (
+        client.get("/api/series", params={"run_date": "01/07/2026", "sku_id": sku}).status_code
+        == 422
+    )
+
+
+@pytest.mark.parametrize("placed_only", [False, True])
+def test_csv_equals_the_reporting_table(client, warehouse, placed_only):
+    params = {"run_date": RUN_DATE.isoformat()}
+    if placed_only:
+        params["placed_only"] = "true"
+    r = client.get("/orders.csv", params=params)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert f"replenishment_orders_{RUN_DATE.isoformat()}" in r.headers["content-disposition"]
+    got = pd.read_csv(io.StringIO(r.text))
+    want = _table(warehouse, "replenishment_orders", RUN_DATE)
+    if placed_only:
+        want = want[want["order_qty"] > 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_empty_warehouse_has_no_run_dates(tmp_path):
+    from fastapi.testclient import TestClient
+
+    app = plugin.create_app(f"sqlite:///{tmp_path / 'empty.db'}", reporting_schema="reporting")
+    with TestClient(app) as c:
+        assert c.get("/api/run-dates").json() == {"run_dates": []}
+    app.state.warehouse.dispose()
+
+
+def test_login_required_when_mounted_by_airflow(warehouse):
+    from fastapi.testclient import TestClient
+
+    app = plugin.create_app(warehouse, reporting_schema="reporting", require_auth=True)
+    with TestClient(app) as c:
+        assert c.get("/").status_code == 200  # the static page holds no data
+        for path in ("/api/run-dates", f"/orders.csv?run_date={RUN_DATE.isoformat()}"):
+            assert c.get(path).status_code == 401, path
+
+
+def test_plugin_registers_app_and_nav_entry():
+    p = plugin.ReplenishmentPlugin()
+    (view,) = p.external_views
+    assert view["name"] == "Replenishment" and view["destination"] == "nav"
+    assert view["url_route"] == "replenishment" and view["href"] == "replenishment/"
+    (app,) = p.fastapi_apps
+    assert app["url_prefix"] == plugin.URL_PREFIX == "/replenishment"
+    assert type(app["app"]).__name__ == "FastAPI" and app["name"]
+
+
+def test_plugin_import_is_light():
+    code = (
+        "import sys, importlib.util\n"
+        "import airflow.plugins_manager\n"
+        f"spec = importlib.util.spec_from_file_location('p', {str(PLUGIN_FILE)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "print([n for n in ('fastapi', 'pandas', 'replenishment') if n in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_warehouse_url_from_the_airflow_connection(monkeypatch, tmp_path):
+    path = str(tmp_path / "w.db")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": path}))
+    assert plugin.warehouse_url() == f"sqlite:///{path}"
+    assert plugin._warehouse_url_from_connection("warehouse") == f"sqlite:///{path}"
+    url = "postgresql+psycopg2://u:p@h:5433/db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE",
+        json.dumps({"conn_type": "postgres", "extra": {"sqlalchemy_url": url}}),
+    )
+    assert plugin._warehouse_url_from_connection("warehouse") == url
+
+
+# --------------------------------------------------------------------------- a real api-server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"api-server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"api-server not up after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def api_server(warehouse: str, tmp_path_factory: pytest.TempPathFactory):
+    """``airflow api-server`` on 127.0.0.1:<free port>, SQLite metadata, everyone admin."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(16).hex(),
+            "AIRFLOW_CONN_WAREHOUSE": json.dumps(
+                {"conn_type": "sqlite", "host": warehouse.removeprefix("sqlite:///")}
+            ),
+            "GX_ANALYTICS_ENABLED": "False",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True
+    )
+    log = home / "api-server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as a whole below
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/api/v2/monitor/health", proc, log)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_api_server_serves_the_plugin(api_server):
+    with urllib.request.urlopen(f"{api_server}/replenishment/") as r:
+        assert r.status == 200 and 'id="chart"' in r.read().decode()
+    with urllib.request.urlopen(f"{api_server}/replenishment/api/run-dates") as r:
+        assert json.load(r)["run_dates"][0] == RUN_DATE.isoformat()
+    with urllib.request.urlopen(f"{api_server}/api/v2/plugins") as r:
+        plugins = {p["name"]: p for p in json.load(r)["plugins"]}
+    mine = plugins["replenishment"]
+    assert mine["fastapi_apps"][0]["url_prefix"] == "/replenishment"
+    assert mine["external_views"][0]["url_route"] == "replenishment"
+
+
+def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    sku = _placed_sku(warehouse)
+    external: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="en-US"
+            )
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(  # network requests (not blob:/data:) to anywhere but the api-server
+                "request",
+                lambda r: (
+                    external.append(r.url)
+                    if r.url.startswith(("http:", "https:", "ws:", "wss:"))
+                    and not r.url.startswith(api_server)
+                    else None
+                ),
+            )
+            # the page inside the Airflow UI: a nav entry and an iframe on our app
+            page.goto(f"{api_server}/plugin/replenishment", wait_until="networkidle")
+            page.get_by_role("link", name="Replenishment").first.wait_for(timeout=30_000)
+            frame = page.frame_locator("iframe[title=Replenishment]")
+            frame.locator("#chart polyline.actual").wait_for(timeout=30_000)
+            frame.locator("#orders tbody tr").first.wait_for()
+
+            # the planner picks a SKU
+            frame.locator("#sku").select_option(sku)
+            body = frame.locator(f"body[data-loaded='{RUN_DATE.isoformat()}/{sku}']")
+            body.wait_for(state="attached", timeout=30_000)
+            chart = frame.locator("#chart")
+            assert chart.locator("polyline.actual").count() == 1
+            assert chart.locator("polyline.forecast").count() == 1
+            assert chart.locator("polygon.band").count() == 1
+            series = json.load(
+                urllib.request.urlopen(
+                    f"{api_server}/replenishment/api/series?run_date={RUN_DATE}&sku_id={sku}"
+                )
+            )
+            points = chart.locator("polyline.actual").get_attribute("points") or ""
+            assert len(points.split()) == len(series["actual"])
+            assert chart.locator("rect.promo").count() == sum(
+                1 for pr in series["promotions"] if pr["end_date"] >= series["actual"][0]["date"]
+            )
+            assert chart.locator("rect.stockout").count() == sum(
+                a["stockout"] for a in series["actual"]
+            )
+            orders = _table(warehouse, "replenishment_orders", RUN_DATE)
+            placed = orders[orders["order_qty"] > 0]
+            assert frame.locator("#orders tbody tr").count() == len(placed)
+            assert frame.locator("#orders tbody tr.sel").get_attribute("data-sku") == sku
+            qty = orders.set_index("sku_id").loc[sku, "order_qty"]
+            assert (
+                f"Order {qty:,.0f} units" in frame.locator("[data-testid=order-qty]").inner_text()
+            )
+            assert (
+                frame.locator("[data-testid=reason]").inner_text()
+                == orders.set_index("sku_id").loc[sku, "reason"]
+            )
+
+            with page.expect_download() as info:
+                frame.locator("#csv-all").click()
+            download = info.value
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            pd.testing.assert_frame_equal(pd.read_csv(saved), orders, check_dtype=False)
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "plugin.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert not external, f"the page fetched outside the server: {external}"
