@@ -254,7 +254,7 @@ def run(settings: Settings, cfg: BacktestConfig, write_results: bool = False) ->
     from replenishment.extract import extract
 
     engine = make_engine(settings.warehouse_url)
-    data = extract(engine, cfg.run_date, cfg.horizon_days, settings.reporting_schema)
+    data = extract(engine, cfg.run_date, cfg.horizon_days)
     ids = sorted(data.sku.loc[data.sku["active"], "sku_id"])
     results = rolling_origin(ids, data.demand, data.stockouts, data.promotions, cfg)
     if write_results:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from replenishment.db import query_frame, schema_prefix, table_exists
+from replenishment.db import query_frame
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 1096
 #: Days back in which received purchase orders are used to measure lead times.
 LEAD_TIME_DAYS_BACK = 730
-#: A stored forecast is scored once at least this many of its days have actuals.
-SCORE_AFTER_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,6 @@ class Extract:
     on_hand: sku_id, snapshot_date, on_hand (latest snapshot before D).
     on_order: sku_id, on_order, open_purchase_orders.
     lead_times: sku_id, order_date, received_date of received purchase orders.
-    stored_forecasts: run_date, sku_id, forecast_date, yhat stored by the latest run at
-        least ``SCORE_AFTER_DAYS`` before D (empty on a first run).
     """
 
     sku: pd.DataFrame
@@ -48,7 +44,6 @@ class Extract:
     on_hand: pd.DataFrame
     on_order: pd.DataFrame
     lead_times: pd.DataFrame
-    stored_forecasts: pd.DataFrame
 
     def save(self, directory: Path) -> None:
         """Write every frame as Parquet into ``directory``."""
@@ -76,21 +71,18 @@ def history_start(run_date: dt.date) -> dt.date:
     return run_date - dt.timedelta(days=HISTORY_DAYS)
 
 
-def extract(
-    engine: Engine, run_date: dt.date, horizon_days: int, reporting_schema: str = "reporting"
-) -> Extract:
+def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
     """Read the five source tables as known before ``run_date``.
 
     horizon_days: days forecast from the run date; promotions planned up to
-    D + horizon_days - 1 are read. Also reads the forecasts an earlier run stored
-    in ``reporting_schema`` (to score them against the actuals since).
+    D + horizon_days - 1 are read. Nothing else is read: in particular no output of
+    earlier runs, so a run's rows never depend on which other runs exist.
     """
     params = {
         "run_date": run_date,
         "history_start": history_start(run_date),
         "horizon_end": run_date + dt.timedelta(days=horizon_days - 1),
         "lead_time_start": run_date - dt.timedelta(days=LEAD_TIME_DAYS_BACK),
-        "scored_before": run_date - dt.timedelta(days=SCORE_AFTER_DAYS),
     }
     with engine.connect() as conn:
         sku = query_frame(conn, "extract_sku_master.sql")
@@ -104,17 +96,6 @@ def extract(
         lead_times = query_frame(
             conn, "extract_lead_times.sql", params, parse_dates=["order_date", "received_date"]
         )
-        prefix = schema_prefix(conn, reporting_schema)
-        if table_exists(conn, "demand_forecast", schema=prefix.rstrip(".") or None):
-            stored = query_frame(
-                conn,
-                "extract_stored_forecasts.sql",
-                params,
-                reporting=prefix,
-                parse_dates=["run_date", "forecast_date"],
-            )
-        else:
-            stored = pd.DataFrame(columns=["run_date", "sku_id", "forecast_date", "yhat"])
     sku["sku_id"] = sku["sku_id"].astype(str)
     sku["active"] = sku["active"].map(_truthy).astype(bool)
     for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
@@ -124,10 +105,9 @@ def extract(
     demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
     on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
     on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
-    stored["yhat"] = pd.to_numeric(stored["yhat"]).astype("float64")
-    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times, stored):
+    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times):
         frame["sku_id"] = frame["sku_id"].astype(str)
-    result = Extract(sku, demand, promotions, stockouts, on_hand, on_order, lead_times, stored)
+    result = Extract(sku, demand, promotions, stockouts, on_hand, on_order, lead_times)
     log.info("extract for %s: %s", run_date, result.counts())
     return result
 

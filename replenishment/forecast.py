@@ -649,60 +649,6 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
     )
 
 
-REALISED_COLUMNS = [
-    "sku_id",
-    "realised_run_date",
-    "realised_days",
-    "realised_actual_units",
-    "realised_abs_error",
-    "realised_wape",
-    "realised_bias",
-]
-
-
-def score_stored_forecasts(
-    stored: pd.DataFrame, demand: pd.DataFrame, stockouts: pd.DataFrame, run_date: dt.date
-) -> pd.DataFrame:
-    """Score forecasts an earlier run stored against the actuals that arrived since.
-
-    stored: run_date, sku_id, forecast_date, yhat (days before ``run_date`` only).
-    Days that ended in a stock-out are not scored (their sales are censored).
-    Returns one row per SKU: realised_run_date, realised_days, actual units,
-    absolute error, WAPE and bias (sum(forecast - actual) / sum(actual)).
-    """
-    if stored.empty:
-        return pd.DataFrame(columns=REALISED_COLUMNS)
-    s = stored[pd.to_datetime(stored["forecast_date"]) < pd.Timestamp(run_date)].copy()
-    s["forecast_date"] = pd.to_datetime(s["forecast_date"]).astype("datetime64[ns]")
-    actual = demand.rename(columns={"ds": "forecast_date", "y": "actual"}).copy()
-    actual["forecast_date"] = pd.to_datetime(actual["forecast_date"]).astype("datetime64[ns]")
-    s = s.merge(
-        actual[["sku_id", "forecast_date", "actual"]], on=["sku_id", "forecast_date"], how="left"
-    )
-    s["actual"] = s["actual"].fillna(0.0)
-    out = stockouts.rename(columns={"ds": "forecast_date"}).copy()
-    out["forecast_date"] = pd.to_datetime(out["forecast_date"]).astype("datetime64[ns]")
-    out["censored"] = True
-    s = s.merge(
-        out[["sku_id", "forecast_date", "censored"]], on=["sku_id", "forecast_date"], how="left"
-    )
-    s = s[s["censored"].isna()]
-    s["abs_error"] = (s["yhat"] - s["actual"]).abs()
-    s["error"] = s["yhat"] - s["actual"]
-    g = s.groupby("sku_id").agg(
-        realised_run_date=("run_date", "first"),
-        realised_days=("forecast_date", "size"),
-        realised_actual_units=("actual", "sum"),
-        realised_abs_error=("abs_error", "sum"),
-        error=("error", "sum"),
-    )
-    units = g["realised_actual_units"].where(g["realised_actual_units"] > 0)
-    g["realised_wape"] = g["realised_abs_error"] / units
-    g["realised_bias"] = g["error"] / units
-    g["realised_run_date"] = pd.to_datetime(g["realised_run_date"]).dt.date
-    return g.reset_index()[REALISED_COLUMNS]
-
-
 def holidays_frame(country: str, run_date: dt.date, horizon_days: int) -> pd.DataFrame:
     """Public holidays of ``country`` over the history window and the horizon, for Prophet."""
     from prophet.make_holidays import make_holidays_df

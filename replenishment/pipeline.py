@@ -76,7 +76,7 @@ def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
         d = staging_dir(settings, run_date)
         engine = make_engine(settings.warehouse_url)
         try:
-            data = extract(engine, run_date, settings.horizon_days, settings.reporting_schema)
+            data = extract(engine, run_date, settings.horizon_days)
         finally:
             engine.dispose()
         data.save(d)
@@ -245,17 +245,8 @@ def stage_load(
     timings = _timings(settings, run_date)
     forecast = result.forecast.copy()
     forecast["forecast_date"] = pd.to_datetime(forecast["forecast_date"]).dt.date
-    from replenishment.extract import Extract
-    from replenishment.forecast import score_stored_forecasts
-
-    stored = Extract.read(d, "stored_forecasts")
-    since = stored["forecast_date"].min() if len(stored) else run_date
-    realised = score_stored_forecasts(
-        stored, Extract.read(d, "demand", since), Extract.read(d, "stockouts", since), run_date
-    )
-    accuracy = result.accuracy.merge(realised, on="sku_id", how="left")
+    accuracy = result.accuracy.copy()
     accuracy["beats_baseline"] = accuracy["beats_baseline"].astype("Int64")
-    accuracy["realised_days"] = accuracy["realised_days"].astype("Int64")
     accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
@@ -308,12 +299,6 @@ def _run_summary(
         else None
     )
     placed = orders[orders["order_qty"] > 0]
-    real_units = float(accuracy["realised_actual_units"].sum(skipna=True))
-    realised_wape = (
-        float(accuracy["realised_abs_error"].sum(skipna=True)) / real_units
-        if real_units > 0
-        else None
-    )
     return {
         "run_date": run_date,
         "run_id": run_id,
@@ -332,7 +317,6 @@ def _run_summary(
         "order_value": float(placed["order_value"].sum()),
         "wape": wape,
         "baseline_wape": base,
-        "realised_wape": realised_wape,
         "extract_seconds": timings.get("extract", {}).get("seconds"),
         "validate_seconds": timings.get("validate", {}).get("seconds"),
         "forecast_seconds": forecast_seconds,

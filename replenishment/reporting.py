@@ -171,7 +171,8 @@ def _replace_view_postgres(conn: Connection, name: str, statement: str) -> bool:
             raise
     log.warning("view %s changed its columns; dropping and recreating it", name)
     with conn.begin_nested():
-        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        # dependent views (later in the script) are dropped too and recreated after it
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name} CASCADE")
         conn.exec_driver_sql(statement)
     return True
 

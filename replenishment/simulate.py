@@ -116,7 +116,6 @@ Command line (the project CLI dispatches ``replenishment simulate ...`` to :func
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -175,6 +174,7 @@ SKU_COLUMNS: tuple[str, ...] = (
     "demand_mode",
     "refit_every_days",
     "service_level",
+    "unit_cost",
     "cycles",
     "stockout_cycles",
     "cycle_service_level",
@@ -242,7 +242,8 @@ class SimulationConfig:
     max_skus: simulate only the first N eligible SKUs (by sku_id); None = all.
     trailing_days: window of the baselines' mean and standard deviation, days.
     seed: seed of the lead-time draws. workers: forecast processes (0 = one per core).
-    run_id: key of the reporting rows; default from start, days, policy, mode, refit.
+    run_id: key of the reporting rows; default from start, days, policy, mode, refit,
+        backtest_every (when not 1) and review_schedule.
     review_schedule: False (default): the pipeline's orders are placed every day, as the
         daily DAG recommends them; True: a SKU's order is placed only on its review days
         (:func:`review_days`), the others are dropped.
@@ -297,7 +298,9 @@ class SimulationConfig:
         """run_id of the reporting rows."""
         return self.run_id or (
             f"{self.start.isoformat()}+{self.days}d-{self.policy}-{self.demand_mode}"
-            f"-refit{self.refit_every}" + ("-reviewed" if self.review_schedule else "")
+            f"-refit{self.refit_every}"
+            + (f"-bt{self.backtest_every}" if self.backtest_every != 1 else "")
+            + ("-reviewed" if self.review_schedule else "")
         )
 
     def date(self, day: int) -> dt.date:
@@ -322,8 +325,9 @@ class ReplayData:
     scheduled: (SKUs x (days + 1)) receipts of the real open purchase orders per day;
         the last column holds those arriving after the window.
     lead_times: (SKUs x days) lead time, days, of an order placed on each day.
-    history: sku_id, ds, y: recorded daily demand (for the forecasts).
-    stockouts: sku_id, ds: stock-out days (for the forecasts).
+    history: sku_id, ds, y: recorded daily demand (for the forecasts; it runs past the
+        window, each refit keeps the days before its own date).
+    stockouts: sku_id, ds: stock-out days (for the forecasts, sliced the same way).
     promotions: promo_id, sku_id, start_date, end_date, discount_pct.
     received: sku_id, order_date, received_date of received purchase orders.
     """
@@ -356,10 +360,11 @@ def load_replay_data(engine: Engine, cfg: SimulationConfig) -> ReplayData:
     after = 7 * FILL_WEEKS
     read_end = cfg.end + dt.timedelta(days=after)
     history_start = cfg.start - dt.timedelta(days=HISTORY_DAYS)
-    horizon_end = cfg.end + dt.timedelta(days=refit_horizon(cfg, 60))
     lead_start = cfg.start - dt.timedelta(days=LEAD_TIME_DAYS_BACK)
     with engine.connect() as conn:
-        sku = query_frame(conn, "extract_sku_master.sql")
+        sku = _typed_master(query_frame(conn, "extract_sku_master.sql"))
+        protection = float((sku["lead_time_days"] + sku["review_period_days"]).max())
+        horizon_end = cfg.end + dt.timedelta(days=refit_horizon(cfg, protection))
         demand = query_frame(
             conn,
             "extract_daily_demand.sql",
@@ -394,7 +399,6 @@ def load_replay_data(engine: Engine, cfg: SimulationConfig) -> ReplayData:
     for frame in (sku, demand, stockouts, promotions, on_hand, last_snapshot, on_order, received):
         frame["sku_id"] = frame["sku_id"].astype(str)
     demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
-    sku = _typed_master(sku)
 
     last_day = last_snapshot["snapshot_date"].max()
     final = pd.Timestamp(cfg.end - dt.timedelta(days=1))
@@ -436,8 +440,9 @@ def load_replay_data(engine: Engine, cfg: SimulationConfig) -> ReplayData:
         / pd.Timedelta(days=1)
     ).to_numpy(dtype=float, na_value=np.nan)
     unknown = (day_index[None, :] < first[:, None]) | ~(day_index[None, :] <= last[:, None])
-    observed = np.where(censored | unknown, np.nan, recorded)
-    served = uncensored_demand(np.where(unknown, np.nan, recorded), censored | unknown)
+    recorded = np.where(unknown, np.nan, recorded)
+    observed = np.where(censored, np.nan, recorded)
+    served = uncensored_demand(recorded, censored & ~unknown)
     window = slice(pad, pad + cfg.days)
 
     on_hand0 = (
@@ -513,11 +518,12 @@ def uncensored_demand(
 ) -> FloatArray:
     """Demand to serve: the recorded demand, estimated upwards on censored days.
 
-    recorded: (SKUs x days) recorded demand (sales), units/day; NaN where unknown.
-    censored: True where the day ended out of stock (or is unknown).
+    recorded: (SKUs x days) recorded demand (sales), units/day; NaN where unknown
+    (before the first sale, after the last snapshot): 0 is served there.
+    censored: True where the day ended out of stock.
     A censored day takes the larger of its recorded sales and the mean of the same
-    weekday's uncensored days within ``weeks`` weeks before and after; without any,
-    the SKU's mean over all uncensored days (0 without those). Unknown days give 0.
+    weekday's uncensored, known days within ``weeks`` weeks before and after; without
+    any, the SKU's mean over all its uncensored known days (0 without those).
     """
     observed = np.where(censored, np.nan, recorded)
     n, width = observed.shape
@@ -525,6 +531,8 @@ def uncensored_demand(
     count = np.zeros((n, width))
     for k in range(1, weeks + 1):
         for shift in (7 * k, -7 * k):
+            if abs(shift) >= width:
+                continue
             moved = np.full((n, width), np.nan)
             if shift > 0:
                 moved[:, shift:] = observed[:, : width - shift]
@@ -816,9 +824,7 @@ class ForecastPolicy:
         self.ids = pd.Index(data.sku_ids)
         base = [c for c in PARAM_COLUMNS if c in data.sku.columns]
         self.params = data.sku[base].copy()
-        received = data.received
-        self.lead_days = _lead_days(received)
-        self.received_at = received["received_date"]
+        self.received_at = data.received["received_date"]
         self.last_orders: pd.DataFrame | None = None
 
     def _refit(self, day: int) -> RefitForecast:
@@ -1005,6 +1011,7 @@ def sku_kpis(trace: Trace, sku: pd.DataFrame) -> pd.DataFrame:
         {
             "sku_id": sku["sku_id"].to_numpy(),
             "service_level": sku["service_level"].to_numpy(dtype=float),
+            "unit_cost": unit_cost,
             "cycles": cycles,
             "stockout_cycles": stockout_cycles,
             "cycle_service_level": csl,
@@ -1041,9 +1048,7 @@ def summarise(per_sku: pd.DataFrame, days: int) -> pd.DataFrame:
     for (policy, demand_class), g in both.groupby(["policy", "demand_class"], sort=False):
         has = g["cycle_service_level"].notna()
         value = float(g["avg_inventory_value"].sum())
-        cogs = float(
-            (g["shipped_units"] * g["avg_inventory_value"] / g["avg_on_hand"]).fillna(0).sum()
-        )
+        cogs = float((g["shipped_units"] * g["unit_cost"]).sum())
         demand = float(g["demand_units"].sum())
         rows.append(
             {
@@ -1482,13 +1487,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{written[SUMMARY_TABLE]} rows to {SUMMARY_TABLE} (run_id {cfg.key})"
         )
     return 0
-
-
-def config_dict(cfg: SimulationConfig) -> dict[str, Any]:
-    """The configuration as plain JSON-able values (for logs and Airflow XComs)."""
-    d = dataclasses.asdict(cfg)
-    d["start"] = cfg.start.isoformat()
-    return d
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,6 +84,8 @@ if url.get_backend_name() == "postgresql":
 PY
 }
 
+session_pids() { ps -o pid= -s "$1" 2>/dev/null | tr -s ' \n' ' ' | sed 's/^ //; s/ $//' || true; }
+
 pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
 
 is_running() {
@@ -110,12 +112,18 @@ stop_component() {
   if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
     rm -f "$RUN_DIR/$name.pid"; return 0
   fi
+  # setsid made the component the leader of its own session (sid = pid). Task
+  # processes move to process groups of their own but stay in that session, so
+  # the session, not the process group, names everything this component started.
   kill -TERM -- "-$pid" 2>/dev/null || true
   for _ in $(seq 1 30); do
-    kill -0 -- "-$pid" 2>/dev/null || break
+    [[ -z "$(session_pids "$pid")" ]] && break
     sleep 1
   done
-  kill -KILL -- "-$pid" 2>/dev/null || true
+  local left
+  left="$(session_pids "$pid")"
+  # shellcheck disable=SC2086
+  [[ -n "$left" ]] && kill -KILL $left 2>/dev/null || true
   rm -f "$RUN_DIR/$name.pid"
   echo "stopped $name (pid $pid)"
 }

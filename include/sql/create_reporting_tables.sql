@@ -63,12 +63,6 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}forecast_accuracy (
     baseline_mase   DOUBLE PRECISION,
     baseline_bias   DOUBLE PRECISION,
     beats_baseline  INTEGER,
-    realised_run_date      DATE,
-    realised_days          INTEGER,
-    realised_actual_units  DOUBLE PRECISION,
-    realised_abs_error     DOUBLE PRECISION,
-    realised_wape          DOUBLE PRECISION,
-    realised_bias          DOUBLE PRECISION,
     PRIMARY KEY (run_date, sku_id)
 );
 
@@ -103,7 +97,6 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     order_value       DOUBLE PRECISION NOT NULL,
     wape              DOUBLE PRECISION,
     baseline_wape     DOUBLE PRECISION,
-    realised_wape     DOUBLE PRECISION,
     extract_seconds   DOUBLE PRECISION,
     validate_seconds  DOUBLE PRECISION,
     forecast_seconds  DOUBLE PRECISION,

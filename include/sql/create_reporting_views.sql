@@ -72,6 +72,27 @@ LEFT JOIN (
 LEFT JOIN inventory_snapshots st
     ON st.sku_id = f.sku_id AND st.snapshot_date = f.forecast_date;
 
+-- How each run's stored forecasts fared against the actuals known since, per SKU:
+-- computed when read, so no run's rows depend on other runs.
+CREATE OR REPLACE VIEW {{ reporting }}v_forecast_realised AS
+SELECT
+    run_date,
+    sku_id,
+    MIN(model) AS model,
+    COUNT(*) AS days_scored,
+    SUM(actual_units) AS actual_units,
+    SUM(yhat) AS forecast_units,
+    SUM(abs_error) AS abs_error,
+    CAST(SUM(abs_error) / NULLIF(SUM(actual_units), 0) AS DOUBLE PRECISION) AS wape,
+    CAST((SUM(yhat) - SUM(actual_units)) / NULLIF(SUM(actual_units), 0) AS DOUBLE PRECISION)
+        AS bias,
+    CAST(AVG(CAST(within_interval AS DOUBLE PRECISION)) AS DOUBLE PRECISION)
+        AS within_interval_share
+FROM {{ reporting }}v_forecast_vs_actual
+WHERE actual_units IS NOT NULL
+  AND stockout_day = 0
+GROUP BY run_date, sku_id;
+
 -- Accuracy per run date and SKU category, errors pooled (weighted by actual units) over
 -- the SKUs whose model and baseline were both scored, as pipeline_runs.wape is.
 CREATE OR REPLACE VIEW {{ reporting }}v_accuracy_by_category AS
@@ -105,18 +126,7 @@ SELECT
     CAST(
         AVG(CASE WHEN a.wape IS NOT NULL AND a.baseline_wape IS NOT NULL
                  THEN CAST(a.beats_baseline AS DOUBLE PRECISION) END)
-        AS DOUBLE PRECISION) AS share_beating_baseline,
-    COUNT(a.realised_run_date) AS realised_skus,
-    SUM(a.realised_actual_units) AS realised_actual_units,
-    CAST(
-        SUM(a.realised_abs_error) / NULLIF(SUM(a.realised_actual_units), 0)
-        AS DOUBLE PRECISION) AS realised_wape,
-    CAST(
-        SUM(CASE WHEN a.realised_bias IS NOT NULL
-                 THEN a.realised_bias * a.realised_actual_units END)
-        / NULLIF(SUM(CASE WHEN a.realised_bias IS NOT NULL
-                          THEN a.realised_actual_units END), 0)
-        AS DOUBLE PRECISION) AS realised_bias
+        AS DOUBLE PRECISION) AS share_beating_baseline
 FROM {{ reporting }}forecast_accuracy a
 LEFT JOIN sku_master s ON s.sku_id = a.sku_id
 GROUP BY a.run_date, COALESCE(s.category, '(none)');

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation (
     demand_mode         VARCHAR(16)      NOT NULL,  -- lost_sales or backorders
     refit_every_days    INTEGER          NOT NULL,
     service_level       DOUBLE PRECISION NOT NULL,  -- target cycle service level (sku_master)
+    unit_cost           DOUBLE PRECISION NOT NULL,
     cycles              INTEGER          NOT NULL,  -- complete replenishment cycles (receipt to receipt)
     stockout_cycles     INTEGER          NOT NULL,  -- of which with a shortage
     cycle_service_level DOUBLE PRECISION,           -- 1 - stockout_cycles / cycles; NULL without cycles

@@ -129,4 +129,3 @@ def test_promotions_overlapping_history_and_horizon(engine):
     x = extract(engine, D, 28)
     assert sorted(x.promotions["promo_id"]) == ["X", "Y"]  # Z starts after D+27
     assert set(x.sku["sku_id"]) == {"A", "B"} and x.sku["active"].tolist() == [True, False]
-    assert x.stored_forecasts.empty

@@ -152,25 +152,6 @@ def test_subprocess_workers_give_the_same_result():
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
 
 
-def test_stored_forecasts_are_scored_against_actuals_without_censored_days():
-    run_before = pd.Timestamp("2026-06-20")
-    days = pd.date_range("2026-06-20", periods=14, freq="D")
-    stored = pd.DataFrame(
-        {"run_date": run_before, "sku_id": "A", "forecast_date": days, "yhat": 10.0}
-    )
-    actual = pd.DataFrame({"sku_id": "A", "ds": days[:11], "y": [8.0] * 10 + [0.0]})
-    stockouts = pd.DataFrame({"sku_id": ["A"], "ds": [days[10]]})  # censored: not scored
-    out = fc.score_stored_forecasts(stored, actual[actual["y"] > 0], stockouts, RUN_DATE)
-    row = out.iloc[0]
-    # days before RUN_DATE (2026-07-01): 06-20 .. 06-30 = 11 days, one censored
-    assert row["realised_days"] == 10
-    assert row["realised_actual_units"] == 80
-    assert row["realised_wape"] == pytest.approx(20 / 80)
-    assert row["realised_bias"] == pytest.approx(20 / 80)
-    assert row["realised_run_date"] == dt.date(2026, 6, 20)
-    assert fc.score_stored_forecasts(stored.iloc[0:0], actual, stockouts, RUN_DATE).empty
-
-
 def test_backtest_rotation_and_calibrated_spread():
     rng = np.random.default_rng(8)
     ids = [f"R{i:02d}" for i in range(28)]

@@ -248,6 +248,7 @@ def test_summary_and_bars() -> None:
             ],
             "demand_class": ["smooth", "lumpy"] * 3,
             "service_level": [0.95, 0.90] * 3,
+            "unit_cost": [2.0] * 6,
             "cycle_service_level": [0.96, np.nan, 0.80, 0.70, 0.90, 0.85],
             "demand_units": [100.0, 10.0] * 3,
             "served_units": [99.0, 10.0, 90.0, 8.0, 98.0, 10.0],
@@ -294,6 +295,16 @@ def test_uncensored_demand_estimates_censored_days_from_the_same_weekday() -> No
     assert served[0, 19] == pytest.approx(9.0)
     assert served[0, 21] == pytest.approx(4.0)
     np.testing.assert_allclose(np.delete(served[0], [19, 21]), np.delete(recorded[0], [19, 21]))
+
+
+def test_unknown_days_serve_nothing_and_estimate_nothing() -> None:
+    recorded = np.array([[np.nan, np.nan, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 9.0]])
+    censored = np.zeros_like(recorded, dtype=bool)
+    censored[0, 9] = True  # no same-weekday neighbour: the mean of the known days
+    served = uncensored_demand(recorded, censored)
+    assert served[0].tolist() == [0, 0, 3, 3, 3, 3, 3, 3, 3, 9]
+    censored[0, 9], recorded[0, 9] = True, 1.0
+    assert uncensored_demand(recorded, censored)[0, 9] == pytest.approx(3.0)
 
 
 def test_lead_time_draws_are_seeded_real_and_per_sku() -> None:
@@ -420,6 +431,59 @@ def test_simulate_with_a_stub_forecaster_refits_on_schedule() -> None:
         np.testing.assert_allclose(trace.demand, demand)  # same demand for every policy
         assert trace.on_hand_open[:, 0].tolist() == [30.0, 30.0]
     assert result.per_sku["run_id"].iloc[0] == "2026-03-02+20d-periodic-lost_sales-refit7"
+
+
+# --------------------------------------------------------------------------- reporting tables
+
+
+def _stub_result(run_id: str | None = None) -> object:
+    days = 10
+    demand = np.random.default_rng(1).poisson(4.0, size=(2, days)).astype(float)
+    data = _data(demand, on_hand0=20.0)
+
+    def stub(cfg: SimulationConfig, d: ReplayData, day: int, horizon: int) -> RefitForecast:
+        return _flat_refit(day, d.sku_ids, 4.0, 1.0, days=horizon)
+
+    return simulate(data, SimulationConfig(start=START, days=days, run_id=run_id), stub)
+
+
+def _write_and_read(url: str) -> None:
+    from replenishment.db import make_engine, schema_prefix
+    from replenishment.simulate import write_results
+
+    engine = make_engine(url)
+    first = _stub_result()
+    other = _stub_result(run_id="other-window")
+    write_results(engine, "reporting", first)  # type: ignore[arg-type]
+    write_results(engine, "reporting", other)  # type: ignore[arg-type]
+    written = write_results(engine, "reporting", first)  # type: ignore[arg-type]
+    assert written == {"inventory_simulation": 6, "inventory_simulation_summary": 6}
+    with engine.connect() as conn:
+        prefix = schema_prefix(conn, "reporting")
+        rows = pd.read_sql_query(
+            sa.text(
+                f"SELECT run_id, COUNT(*) AS n FROM {prefix}inventory_simulation GROUP BY run_id"
+            ),
+            conn,
+        )
+        summary = pd.read_sql_query(
+            sa.text(f"SELECT * FROM {prefix}inventory_simulation_summary"), conn
+        )
+    engine.dispose()
+    assert dict(zip(rows["run_id"], rows["n"], strict=True)) == {
+        "2026-03-02+10d-periodic-lost_sales-refit7": 6,
+        "other-window": 6,
+    }
+    assert set(summary["demand_class"]) == {"all", "smooth"}
+
+
+def test_write_results_replaces_only_its_run_sqlite(tmp_path: Path) -> None:
+    _write_and_read(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+@pytest.mark.postgres
+def test_write_results_replaces_only_its_run_postgres(pg_url: str) -> None:
+    _write_and_read(pg_url)
 
 
 # --------------------------------------------------------------------------- end to end
