@@ -67,6 +67,11 @@ def _logging(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:
+        from replenishment.simulate import main as simulate_main
+
+        _logging(False)
+        return simulate_main(argv[1:])
     if argv[:1] == ["backtest"]:
         from replenishment.backtest import main as backtest_main
 
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_settings_options(summ)
     sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
     sub.add_parser("backtest", help="rolling-origin backtest (see backtest --help)")
+    sub.add_parser("simulate", help="replay simulator of the policy (see simulate --help)")
     args = parser.parse_args(argv)
     _logging(args.verbose)
 

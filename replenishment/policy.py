@@ -18,8 +18,9 @@ sigma_L
     (see :func:`lead_time_stats`); unknown (NaN) is taken as 0.
 P
     Protection period, days: ``P = L + R`` for the periodic-review (R, S) policy and
-    ``P = L`` for the continuous-review (s, Q) policy. The stock ordered today must
-    cover demand until the next order can arrive.
+    ``P = L + 1`` for the continuous-review (s, Q) policy (the daily run looks at it
+    once a day). The stock ordered today must cover demand until the next order can
+    arrive. Periodic SKUs order only on their review days (:func:`review_days`).
 yhat(t)
     Forecast demand, units/day, for day ``D + t``. Days the forecast does not cover
     (a horizon shorter than P, or gaps) are filled with the SKU's mean daily yhat
@@ -63,7 +64,8 @@ Periodic (R, S): ``S = protection_demand + SS`` and ``reorder_point = S``. When
 when below it, and rounded up to whole packs again; otherwise nothing is ordered.
 After ordering ``IP + order_qty >= S``.
 
-Continuous (s, Q): ``s = lead_time_demand + SS`` (``reorder_point``), the lot
+Continuous (s, Q): ``s = protection_demand + SS`` (``reorder_point``), with
+``P = L + 1`` because the daily run looks at the SKU once a day, the lot
 ``Q = EOQ`` rounded up to whole packs, at least the MOQ (rounded up to packs) and at
 least one pack. When ``IP <= s`` the order is the smallest multiple ``n * Q`` that
 brings the position above s; otherwise nothing. ``order_up_to`` is reported as ``s + Q``.
@@ -77,6 +79,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -357,6 +360,7 @@ def compute_orders(
     run_date: dt.date,
     policy: str = "periodic",
     service_target: str = "cycle",
+    review_schedule: bool = True,
 ) -> pd.DataFrame:
     """Recommend the purchase orders to place on ``run_date``, one row per SKU.
 
@@ -374,6 +378,9 @@ def compute_orders(
     run_date: the date D the orders are placed on.
     policy: default policy, "periodic" (R, S) or "continuous" (s, Q).
     service_target: "cycle" (service_level is alpha) or "fill_rate" (it is beta).
+    review_schedule: periodic SKUs order only on their review days (:func:`review_days`),
+        as the (R, S) safety stock over L + R assumes; False orders whenever the
+        position is below S (for comparisons only).
 
     Returns the columns of ``replenishment_orders`` in the table's order
     (:data:`OUTPUT_COLUMNS`), rows in the order of ``params``; formulas in the module
@@ -436,8 +443,9 @@ def compute_orders(
     )
     position_units = np.asarray(inventory_position(on_hand, on_order, backorders))
 
-    # Demand over the lead time and the protection period.
-    protection = np.where(periodic, lead + review, lead)
+    # Demand over the lead time and the protection period. Continuous-review SKUs are
+    # looked at once a day by the daily run, so they are protected for that day too.
+    protection = np.where(periodic, lead + review, lead + 1.0)
     cumulative = _cumulative_forecast(forecast, skus, run_date, float(protection.max(initial=1.0)))
     lead_demand = cumulative(lead)
     protection_demand = cumulative(protection)
@@ -469,12 +477,13 @@ def compute_orders(
     up_to_periodic = protection_demand + safety
     raw_need = np.where(position_units < up_to_periodic, up_to_periodic - position_units, 0.0)
     packed_need = _ceil_to_packs(raw_need, pack)
+    reviewed = review_days(skus, review, run_date) if review_schedule else np.ones(n, dtype=bool)
     qty_periodic = np.where(
-        packed_need > 0, _ceil_to_packs(np.maximum(packed_need, moq), pack), 0.0
+        (packed_need > 0) & reviewed, _ceil_to_packs(np.maximum(packed_need, moq), pack), 0.0
     )
 
     # Continuous review (s, Q).
-    reorder_continuous = lead_demand + safety
+    reorder_continuous = protection_demand + safety  # P = L + 1 day of review lag
     below_s = position_units <= reorder_continuous
     lots = np.where(below_s, np.floor((reorder_continuous - position_units) / lot) + 1.0, 0.0)
     qty_continuous = lots * lot
@@ -488,6 +497,10 @@ def compute_orders(
     receipt = (np.datetime64(run_date, "D") + receipt_days).astype(object)
 
     reasons = _reasons(
+        skus=skus,
+        run_date=run_date,
+        reviewed=reviewed,
+        review=review,
         periodic=periodic,
         position=position_units,
         reorder_point=reorder_point,
@@ -716,8 +729,36 @@ def _fmt(x: float) -> str:
     return "0" if text == "-0" else text
 
 
+def review_days(
+    sku_ids: Sequence[str] | npt.ArrayLike, review_period_days: npt.ArrayLike, day: dt.date
+) -> npt.NDArray[np.bool_]:
+    """True for the SKUs whose periodic review falls on ``day``.
+
+    A SKU with review period R (days) is reviewed every R days on a fixed calendar
+    phase of its own, ``(day.toordinal() + crc32(sku_id)) % R == 0``, so the reviews
+    (and the orders) of a large assortment spread evenly over the week. R <= 1 means
+    every day. The (R, S) safety stock covers L + R days, which is right only if
+    orders are placed every R days, not whenever the position dips below S.
+    """
+    periods = np.maximum(np.rint(np.asarray(review_period_days, dtype=float)), 1).astype(np.int64)
+    phase = np.array([zlib.crc32(str(s).encode()) for s in np.asarray(sku_ids)], dtype=np.int64)
+    return np.asarray((day.toordinal() + phase) % periods == 0, dtype=bool)
+
+
+def _next_review(run_date: dt.date, sku_id: str, period: float) -> dt.date:
+    """The first day after ``run_date`` on which ``sku_id`` is reviewed."""
+    r = max(int(round(period)), 1)
+    phase = zlib.crc32(str(sku_id).encode())
+    ahead = next(a for a in range(1, r + 1) if (run_date.toordinal() + a + phase) % r == 0)
+    return run_date + dt.timedelta(days=ahead)
+
+
 def _reasons(
     *,
+    skus: Sequence[str] | npt.NDArray[np.object_],
+    run_date: dt.date,
+    reviewed: npt.NDArray[np.bool_],
+    review: FloatArray,
     periodic: npt.NDArray[np.bool_],
     position: FloatArray,
     reorder_point: FloatArray,
@@ -735,7 +776,12 @@ def _reasons(
     for i in range(len(periodic)):
         ip, rop = _fmt(position[i]), _fmt(reorder_point[i])
         parts: list[str]
-        if periodic[i]:
+        if periodic[i] and not reviewed[i]:
+            nxt = _next_review(run_date, skus[i], review[i]).isoformat()
+            parts = [f"not a review day (reviewed every {_fmt(review[i])} days, next {nxt})"]
+            if raw_need[i] > 0:
+                parts.append(f"position {ip} below order-up-to {rop}")
+        elif periodic[i]:
             if order_qty[i] > 0:
                 parts = [f"position {ip} below reorder point {rop}"]
                 pack_extra = packed_need[i] - raw_need[i]

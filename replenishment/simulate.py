@@ -244,9 +244,9 @@ class SimulationConfig:
     seed: seed of the lead-time draws. workers: forecast processes (0 = one per core).
     run_id: key of the reporting rows; default from start, days, policy, mode, refit,
         backtest_every (when not 1) and review_schedule.
-    review_schedule: False (default): the pipeline's orders are placed every day, as the
-        daily DAG recommends them; True: a SKU's order is placed only on its review days
-        (:func:`review_days`), the others are dropped.
+    review_schedule: kept for run ids of earlier results; the pipeline's policy
+        (:func:`replenishment.policy.compute_orders`) itself places periodic-review
+        orders on each SKU's review days only (:func:`review_days`), so it changes nothing.
     """
 
     start: dt.date
@@ -874,7 +874,13 @@ class ForecastPolicy:
             }
         )
         orders = compute_orders(
-            refit.forecast, position, params, run_date, policy=policy, service_target=target
+            refit.forecast,
+            position,
+            params,
+            run_date,
+            policy=policy,
+            service_target=target,
+            review_schedule=not self.baseline,  # the pipeline orders on review days only
         )
         self.last_orders = orders
         qty = np.asarray(orders["order_qty"].to_numpy(dtype=float), dtype=np.float64)
@@ -887,11 +893,10 @@ class ForecastPolicy:
 def review_days(
     sku_ids: Sequence[str], review_period_days: npt.ArrayLike, day: dt.date
 ) -> BoolArray:
-    """True for the SKUs reviewed on ``day``: every R days (R >= 1) on a fixed calendar
-    phase per SKU, ``(day.toordinal() + crc32(sku_id)) % R == 0``."""
-    periods = np.maximum(np.asarray(review_period_days, dtype=np.int64), 1)
-    phase = np.array([zlib.crc32(s.encode()) for s in sku_ids], dtype=np.int64)
-    return np.asarray((day.toordinal() + phase) % periods == 0, dtype=bool)
+    """True for the SKUs reviewed on ``day`` (the policy's own review calendar)."""
+    from replenishment.policy import review_days as policy_review_days
+
+    return policy_review_days(sku_ids, review_period_days, day)
 
 
 # --------------------------------------------------------------------------- forecasts

@@ -22,11 +22,20 @@ from replenishment.policy import (
     k_for_fill_rate,
     lead_time_stats,
     normal_loss,
+    review_days,
     sigma_over_protection,
     z_for_service_level,
 )
 
 RUN_DATE = dt.date(2024, 1, 1)
+
+
+def _orders(*args, **kwargs):
+    """compute_orders ordering whenever needed (the hand-computed cases test the maths)."""
+    kwargs.setdefault("review_schedule", False)
+    return compute_orders(*args, **kwargs)
+
+
 SQL = Path(__file__).resolve().parents[2] / "include" / "sql" / "create_reporting_tables.sql"
 
 
@@ -124,9 +133,7 @@ def test_inventory_position() -> None:
 
 
 def test_periodic_hand_computed() -> None:
-    out = compute_orders(
-        _forecast("A", [10.0] * 28), _position("A", 50, 20, 5), _params("A"), RUN_DATE
-    )
+    out = _orders(_forecast("A", [10.0] * 28), _position("A", 50, 20, 5), _params("A"), RUN_DATE)
     row = out.iloc[0]
     sigma = math.sqrt(14 * 3.0**2)  # P = 7 + 7, sigma_L unknown -> 0
     safety = 1.6448536 * sigma  # 18.4636
@@ -169,32 +176,28 @@ def test_continuous_hand_computed_with_short_horizon() -> None:
         pack_size=50,
         moq=200,
     )
-    out = compute_orders(
-        _forecast("B", [10, 20, 30, 40, 50]), _position("B", 0, 0, 150), params, RUN_DATE
-    )
+    out = _orders(_forecast("B", [10, 20, 30, 40, 50]), _position("B", 0, 0, 150), params, RUN_DATE)
     row = out.iloc[0]
-    sigma = math.sqrt(8 * 16 + 30**2 * 1)  # 32.06
-    s = 240 + 1.2815516 * sigma  # 281.09
+    sigma = math.sqrt(9 * 16 + 30**2 * 1)  # P = L + 1 = 9 days: 32.31
+    s = 270 + 1.2815516 * sigma  # 311.41
     assert row["policy"] == "continuous"
     assert row["lead_time_demand"] == pytest.approx(150 + 3 * 30)
-    assert row["protection_demand"] == pytest.approx(240)
+    assert row["protection_demand"] == pytest.approx(270)
     assert row["avg_daily_demand"] == pytest.approx(30)
     assert row["sigma_protection"] == pytest.approx(sigma)
     assert row["reorder_point"] == pytest.approx(s, rel=1e-6)
     assert row["eoq"] == pytest.approx(math.sqrt(2 * 10950 * 1 / 1))  # 148 -> packs 150 -> MOQ 200
     assert row["order_up_to"] == pytest.approx(s + 200, rel=1e-6)
-    # position -150: 3 lots of 200 bring it to 450 > 281.09 (2 lots would give 250)
+    # position -150: 3 lots of 200 bring it to 450 > 311.41 (2 lots would give 250)
     assert row["order_qty"] == 600
     assert row["order_packs"] == 12
     assert row["order_value"] == pytest.approx(2400)
     assert row["expected_receipt_date"] == dt.date(2024, 1, 9)
-    assert row["reason"].startswith("position -150 at or below reorder point 281.1; 3 x lot 200")
+    assert row["reason"].startswith("position -150 at or below reorder point 311.4; 3 x lot 200")
 
 
 def test_no_order_when_position_covers_need() -> None:
-    out = compute_orders(
-        _forecast("A", [10.0] * 28), _position("A", 500, 0, 0), _params("A"), RUN_DATE
-    )
+    out = _orders(_forecast("A", [10.0] * 28), _position("A", 500, 0, 0), _params("A"), RUN_DATE)
     assert out.loc[0, "order_qty"] == 0
     assert out.loc[0, "order_packs"] == 0
     assert out.loc[0, "reason"].startswith("position 500 at or above reorder point 158.5")
@@ -202,13 +205,13 @@ def test_no_order_when_position_covers_need() -> None:
 
 def test_fractional_lead_time_takes_part_of_next_day() -> None:
     params = _params("A", lead_time_days=2.5, review_period_days=0, sigma_daily=0.0)
-    out = compute_orders(_forecast("A", [10, 20, 30]), _position("A", 0, 0, 0), params, RUN_DATE)
+    out = _orders(_forecast("A", [10, 20, 30]), _position("A", 0, 0, 0), params, RUN_DATE)
     assert out.loc[0, "lead_time_demand"] == pytest.approx(10 + 20 + 15)
     assert out.loc[0, "expected_receipt_date"] == dt.date(2024, 1, 4)
 
 
 def test_fill_rate_hand_computed() -> None:
-    out = compute_orders(
+    out = _orders(
         _forecast("A", [10.0] * 28),
         _position("A", 0, 0, 0),
         _params("A", service_level=0.99),
@@ -228,7 +231,7 @@ def test_output_has_the_reporting_table_columns_in_order() -> None:
     table_columns = tuple(
         line.split()[0] for line in block.group(1).strip().splitlines() if line.strip()
     )
-    out = compute_orders(_forecast("A", [1.0] * 3), _position("A", 0, 0, 0), _params("A"), RUN_DATE)
+    out = _orders(_forecast("A", [1.0] * 3), _position("A", 0, 0, 0), _params("A"), RUN_DATE)
     assert tuple(out.columns) == table_columns == OUTPUT_COLUMNS
 
 
@@ -236,7 +239,7 @@ def test_sku_missing_from_position_counts_zero_and_policy_default() -> None:
     params = pd.concat([_params("A", policy=None), _params("B", policy="continuous")])
     forecast = pd.concat([_forecast("A", [5.0] * 10), _forecast("B", [5.0] * 10)])
     position = pd.DataFrame({"sku_id": ["B"], "on_hand": [1000], "on_order": [0]})
-    out = compute_orders(forecast, position, params, RUN_DATE, policy="periodic")
+    out = _orders(forecast, position, params, RUN_DATE, policy="periodic")
     assert list(out["sku_id"]) == ["A", "B"]
     assert list(out["policy"]) == ["periodic", "continuous"]
     assert out.loc[0, ["on_hand", "on_order", "backorders"]].tolist() == [0, 0, 0]
@@ -247,20 +250,20 @@ def test_sku_missing_from_position_counts_zero_and_policy_default() -> None:
 def test_sku_missing_from_forecast_is_an_error() -> None:
     params = pd.concat([_params("A"), _params("GHOST-1")])
     with pytest.raises(ValueError, match="GHOST-1"):
-        compute_orders(_forecast("A", [1.0] * 5), _position("A", 0, 0, 0), params, RUN_DATE)
+        _orders(_forecast("A", [1.0] * 5), _position("A", 0, 0, 0), params, RUN_DATE)
 
 
 def test_forecast_rows_before_run_date_are_ignored() -> None:
     forecast = _forecast("A", [1000.0] * 3, start=RUN_DATE - dt.timedelta(days=3))
     with pytest.raises(ValueError, match="no rows on or after 2024-01-01"):
-        compute_orders(forecast, _position("A", 0, 0, 0), _params("A"), RUN_DATE)
+        _orders(forecast, _position("A", 0, 0, 0), _params("A"), RUN_DATE)
 
 
 def test_invalid_params_are_reported_by_sku() -> None:
     params = pd.concat([_params("A", pack_size=0), _params("B", service_level=1.0)])
     forecast = pd.concat([_forecast("A", [1.0]), _forecast("B", [1.0])])
     with pytest.raises(ValueError, match=r"pack_size.*\(A\).*service_level.*\(B\)"):
-        compute_orders(forecast, _position("A", 0, 0, 0), params, RUN_DATE)
+        _orders(forecast, _position("A", 0, 0, 0), params, RUN_DATE)
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +308,7 @@ def test_order_quantity_properties(
     scenario: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], target: str
 ) -> None:
     forecast, position, params = scenario
-    row = compute_orders(forecast, position, params, RUN_DATE, service_target=target).iloc[0]
+    row = _orders(forecast, position, params, RUN_DATE, service_target=target).iloc[0]
     qty, pack, moq = row["order_qty"], row["pack_size"], row["moq"]
     assert qty >= 0
     assert qty == row["order_packs"] * pack
@@ -336,7 +339,7 @@ def test_fill_rate_safety_stock_increases_with_fill_rate(
     forecast, position, params = scenario
     low, high = sorted((beta_a, beta_b))
     safety = [
-        compute_orders(
+        _orders(
             forecast,
             position,
             params.assign(service_level=beta),
@@ -358,14 +361,9 @@ def test_many_skus_at_once_equal_one_at_a_time(
         forecasts.append(forecast.assign(sku_id=f"S{i}"))
         positions.append(position.assign(sku_id=f"S{i}"))
         params.append(param.assign(sku_id=f"S{i}"))
-    together = compute_orders(
-        pd.concat(forecasts), pd.concat(positions), pd.concat(params), RUN_DATE
-    )
+    together = _orders(pd.concat(forecasts), pd.concat(positions), pd.concat(params), RUN_DATE)
     alone = pd.concat(
-        [
-            compute_orders(f, p, q, RUN_DATE)
-            for f, p, q in zip(forecasts, positions, params, strict=True)
-        ],
+        [_orders(f, p, q, RUN_DATE) for f, p, q in zip(forecasts, positions, params, strict=True)],
         ignore_index=True,
     )
     pd.testing.assert_frame_equal(together, alone)
@@ -413,3 +411,24 @@ def test_lead_time_stats_empty() -> None:
         "lead_time_std_days",
         "lead_time_samples",
     ]
+
+
+def test_periodic_skus_order_on_their_review_days_only() -> None:
+    skus = [f"S{i}" for i in range(70)]
+    days = [RUN_DATE + dt.timedelta(days=d) for d in range(7)]
+    hits = np.array([review_days(skus, [7] * len(skus), d) for d in days])
+    assert (hits.sum(axis=0) == 1).all()  # each SKU exactly once a week
+    assert hits.sum(axis=1).min() >= 3  # spread over the week
+    assert review_days(["A", "B"], [1, 0], RUN_DATE).all()  # R <= 1: every day
+    reviewed = next(d for d in days if review_days(["A"], [7], d)[0])
+    other = reviewed + dt.timedelta(days=1)
+    on = compute_orders(
+        _forecast("A", [10.0] * 28, start=reviewed), _position("A", 0, 0, 0), _params("A"), reviewed
+    )
+    off = compute_orders(
+        _forecast("A", [10.0] * 28, start=other), _position("A", 0, 0, 0), _params("A"), other
+    )
+    assert on.iloc[0]["order_qty"] > 0
+    assert off.iloc[0]["order_qty"] == 0
+    nxt = (reviewed + dt.timedelta(days=7)).isoformat()
+    assert off.iloc[0]["reason"].startswith(f"not a review day (reviewed every 7 days, next {nxt})")
