@@ -99,15 +99,28 @@ def query_frame(
     stmt = sa.text(strip_comments(sql_text(name, reporting)))
     if isinstance(conn, Engine):
         with conn.connect() as c:
-            frame = pd.read_sql_query(stmt, c, params=bound)
+            frame = _read_streamed(c, stmt, bound)
     else:
-        frame = pd.read_sql_query(stmt, conn, params=bound)
+        frame = _read_streamed(conn, stmt, bound)
     for col in parse_dates:
         if col in frame.columns:
             frame[col] = pd.to_datetime(
                 frame[col].astype("string").str.slice(0, 10), errors="coerce"
             )
     return frame
+
+
+#: Rows fetched at a time: a large result never sits in memory as Python tuples at once.
+FETCH_ROWS = 250_000
+
+
+def _read_streamed(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> pd.DataFrame:
+    """The query's rows as one DataFrame, fetched through a server-side cursor in chunks."""
+    streamed = conn.execution_options(stream_results=True, max_row_buffer=FETCH_ROWS)
+    chunks = list(pd.read_sql_query(stmt, streamed, params=params, chunksize=FETCH_ROWS))
+    if not chunks:
+        return pd.read_sql_query(stmt, conn, params=params)
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
 def _python_value(value: Any, sqlite: bool) -> Any:
