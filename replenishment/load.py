@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import sqlalchemy as sa
@@ -102,12 +102,16 @@ def _replace(
 
 
 def load_outputs(
-    engine: Engine, schema: str, run_date: dt.date, tables: Mapping[str, pd.DataFrame]
+    engine: Engine,
+    schema: str,
+    run_date: dt.date,
+    tables: Mapping[str, pd.DataFrame | Callable[[], pd.DataFrame]],
 ) -> dict[str, int]:
     """Replace ``run_date``'s rows of each named output table, all in one transaction.
 
     Returns rows written per table. Columns of each frame must be columns of the
-    table (``run_date`` is set here).
+    table (``run_date`` is set here). A callable is called when its table's turn
+    comes (so a run summary can include the time spent writing the tables before it).
     """
     unknown = set(tables) - set(OUTPUT_TABLES)
     if unknown:
@@ -117,7 +121,8 @@ def load_outputs(
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
         for table, frame in tables.items():
-            written[table] = _replace(conn, prefix, table, run_date, frame)
+            rows = frame() if callable(frame) else frame
+            written[table] = _replace(conn, prefix, table, run_date, rows)
             if fail_after == table:
                 raise InjectedLoadFailure(f"injected failure after writing {table}")
     log.info("loaded run %s: %s", run_date, written)

@@ -250,12 +250,16 @@ def stage_load(
     accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
-    summary["load_seconds"] = time.perf_counter() - load_started
     engine = make_engine(settings.warehouse_url)
-    try:
-        ensure_reporting_tables(engine, settings.reporting_schema)
+
+    def run_row() -> pd.DataFrame:
+        # written last, inside the load's transaction: its load time covers the other tables
         summary["load_seconds"] = time.perf_counter() - load_started
         summary["finished_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return pd.DataFrame([summary]).drop(columns=["run_date"])
+
+    try:
+        ensure_reporting_tables(engine, settings.reporting_schema)
         written = load_outputs(
             engine,
             settings.reporting_schema,
@@ -265,7 +269,7 @@ def stage_load(
                 "replenishment_orders": orders,
                 "forecast_accuracy": accuracy,
                 "data_quality_results": quality,
-                "pipeline_runs": pd.DataFrame([summary]).drop(columns=["run_date"]),
+                "pipeline_runs": run_row,
             },
         )
     finally:
