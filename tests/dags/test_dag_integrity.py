@@ -24,7 +24,11 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"replenishment_daily", "replenishment_backtest_weekly"} <= set(dagbag.dags)
+    assert {
+        "replenishment_daily",
+        "replenishment_backtest_weekly",
+        "replenishment_simulation",
+    } <= set(dagbag.dags)
 
 
 def test_dag_shape_and_defaults(dagbag):

@@ -1,0 +1,78 @@
+"""
+# replenishment_simulation
+
+Replays the replenishment policy over the `days` days before the run date
+(default 180): each simulated day it forecasts from the data known that day
+(refitting every `refit_every` days), places the orders the pipeline's policy
+recommends, receives them after real lead times and serves the actual demand,
+next to two baseline policies (min-max on the trailing 4-week average, and
+forecast minus position plus safety stock). KPIs per SKU and per policy go to
+`reporting.inventory_simulation` and `reporting.inventory_simulation_summary`
+(a re-run of the same window replaces its rows), read by the BI view
+`v_inventory_kpis`.
+
+Not scheduled (heavy: one forecast per SKU and refit): trigger it, or backfill
+it over several run dates to see how the policy fares over time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+
+from airflow.sdk import Asset, Param, dag, task
+
+
+@dag(
+    dag_id="replenishment_simulation",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["replenishment", "simulation"],
+    default_args={
+        "owner": "supply-chain-data",
+        "retries": int(os.environ.get("REPLENISHMENT_TASK_RETRIES", "1")),
+        "retry_delay": dt.timedelta(minutes=5),
+    },
+    params={
+        "days": Param(180, type="integer", minimum=7, maximum=730),
+        "refit_every": Param(7, type="integer", minimum=1, maximum=91),
+        "policy": Param("periodic", enum=["periodic", "continuous"]),
+        "demand_mode": Param("lost_sales", enum=["lost_sales", "backorders"]),
+    },
+)
+def replenishment_simulation() -> None:
+    @task(
+        outlets=[
+            Asset("replenishment://warehouse/reporting/inventory_simulation"),
+            Asset("replenishment://warehouse/reporting/inventory_simulation_summary"),
+        ]
+    )
+    def simulate(**context) -> dict:
+        from replenishment.simulate import SimulationConfig, format_report, run_simulation
+        from replenishment_airflow import run_date, settings
+
+        s = settings(context)
+        params = context["params"]
+        days = int(params["days"])
+        cfg = SimulationConfig(
+            start=run_date(context) - dt.timedelta(days=days),
+            days=days,
+            refit_every=int(params["refit_every"]),
+            policy=str(params["policy"]),
+            demand_mode=str(params["demand_mode"]),
+            workers=s.worker_count(),
+        )
+        result, written = run_simulation(
+            s.warehouse_url, cfg, reporting_schema=s.reporting_schema, write=True
+        )
+        logging.getLogger("replenishment.simulate").info("\n%s", format_report(result))
+        return {"run_id": result.config.key, "rows": written}
+
+    simulate()
+
+
+replenishment_simulation()
