@@ -52,6 +52,7 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
             f" vs seasonal-naive {summary['baseline_wape'] if summary['baseline_wape'] is None else round(summary['baseline_wape'], 3)}",
             f"tables demand_forecast, replenishment_orders, forecast_accuracy, "
             f"data_quality_results, pipeline_runs in {where} (schema {schema})",
+            f"report: {summary.get('report_path') or '-'}",
         ]
     )
 

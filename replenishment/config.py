@@ -56,6 +56,8 @@ class Settings:
     staging_dir: str = str(DEFAULT_DATA_DIR / "staging")
     #: Directory for Great Expectations Data Docs.
     data_docs_dir: str = str(DEFAULT_DATA_DIR / "data_docs")
+    #: Directory of the per-run HTML reports (``<run_date>.html``).
+    report_dir: str = str(DEFAULT_DATA_DIR / "reports")
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:

@@ -250,6 +250,20 @@ def stage_load(
     accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
+    from replenishment.extract import Extract
+    from replenishment.report import write_report
+
+    report = write_report(
+        Path(settings.report_dir),
+        run_date,
+        summary,
+        forecast,
+        orders,
+        accuracy,
+        quality,
+        Extract.read(d, "demand", run_date - dt.timedelta(days=90)),
+    )
+    summary["report_path"] = str(report)
     engine = make_engine(settings.warehouse_url)
 
     def run_row() -> pd.DataFrame:

@@ -19,6 +19,18 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("REPLENISHMENT_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _report_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run reports go to a temporary folder, not the checkout's .data/."""
+    old = os.environ.get("REPLENISHMENT_REPORT_DIR")
+    os.environ["REPLENISHMENT_REPORT_DIR"] = str(tmp_path_factory.mktemp("reports"))
+    yield
+    if old is None:
+        os.environ.pop("REPLENISHMENT_REPORT_DIR", None)
+    else:
+        os.environ["REPLENISHMENT_REPORT_DIR"] = old
+
+
 def _pg_admin_engine() -> sa.Engine:
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from replenishment.load import OUTPUT_TABLES, read_output
 RUN_DATE = dt.date(2026, 7, 1)
 SMALL_DEMO = {"n_skus": 24, "years": 2.2, "end_date": dt.date(2026, 6, 30), "seed": 7}
 
-VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type"]}
+VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type", "report_path"]}
 
 
 def outputs(
@@ -79,4 +80,8 @@ def check_contract(url: str, run_date: dt.date, horizon_days: int = 28) -> dict[
     assert len(dq) >= 5 and dq["success"].astype(int).isin([0, 1]).all()
     runs = out["pipeline_runs"]
     assert len(runs) == 1 and int(runs["skus_total"].iloc[0]) == len(active)
+    engine = make_engine(url)
+    report = read_output(engine, "reporting", "pipeline_runs", run_date)["report_path"].iloc[0]
+    engine.dispose()
+    assert report and Path(report).is_file(), f"run report missing: {report}"
     return out

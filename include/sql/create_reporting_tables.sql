@@ -101,7 +101,8 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     validate_seconds  DOUBLE PRECISION,
     forecast_seconds  DOUBLE PRECISION,
     replenish_seconds DOUBLE PRECISION,
-    load_seconds      DOUBLE PRECISION
+    load_seconds      DOUBLE PRECISION,
+    report_path       VARCHAR(500)
 );
 
 CREATE INDEX IF NOT EXISTS ix_demand_forecast_sku ON {{ reporting }}demand_forecast (sku_id, run_date);

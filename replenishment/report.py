@@ -1,0 +1,177 @@
+"""A self-contained HTML report of one run, written by the load stage.
+
+Totals, the biggest orders with their reasons, forecast accuracy, data-quality
+status, and for the SKUs with the largest orders a chart of the last 90 days of
+demand with the forecast and its interval. No scripts, no network: inline SVG.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+CHARTS = 8
+HISTORY_DAYS = 90
+
+
+def _esc(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return html.escape(str(value))
+
+
+def _table(frame: pd.DataFrame, columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in rec) + "</tr>"
+        for rec in frame[columns].itertuples(index=False, name=None)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _chart(sku_id: str, history: pd.DataFrame, forecast: pd.DataFrame) -> str:
+    """Inline SVG: actual daily demand (line), forecast (line) and its interval (band)."""
+    w, h, pad = 640, 180, 30
+    hist = history.sort_values("ds")
+    fc = forecast.sort_values("forecast_date")
+    days = list(pd.to_datetime(hist["ds"])) + list(pd.to_datetime(fc["forecast_date"]))
+    if not days:
+        return ""
+    start, end = min(days), max(days)
+    span = max((end - start).days, 1)
+    top = max(float(hist["y"].max()) if len(hist) else 0.0, float(fc["yhat_upper"].max()), 1.0)
+
+    def x(d: Any) -> float:
+        return pad + (pd.Timestamp(d) - start).days / span * (w - 2 * pad)
+
+    def y(v: float) -> float:
+        return h - pad - float(v) / top * (h - 2 * pad)
+
+    band = " ".join(
+        f"{x(d):.1f},{y(u):.1f}" for d, u in zip(fc["forecast_date"], fc["yhat_upper"], strict=True)
+    )
+    band += " " + " ".join(
+        f"{x(d):.1f},{y(lo):.1f}"
+        for d, lo in zip(fc["forecast_date"][::-1], fc["yhat_lower"][::-1], strict=True)
+    )
+    actual = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in zip(hist["ds"], hist["y"], strict=True))
+    yhat = " ".join(
+        f"{x(d):.1f},{y(v):.1f}" for d, v in zip(fc["forecast_date"], fc["yhat"], strict=True)
+    )
+    return (
+        f"<figure><figcaption>{html.escape(sku_id)}</figcaption>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="demand and forecast of {html.escape(sku_id)}">'
+        f'<polygon points="{band}" fill="#9ecae1" opacity="0.5"/>'
+        f'<polyline points="{actual}" fill="none" stroke="#444" stroke-width="1"/>'
+        f'<polyline points="{yhat}" fill="none" stroke="#08519c" stroke-width="2"/>'
+        f'<text x="{pad}" y="14" font-size="11">max {top:,.0f} units/day</text>'
+        "</svg></figure>"
+    )
+
+
+def write_report(
+    directory: Path,
+    run_date: dt.date,
+    summary: dict[str, Any],
+    forecast: pd.DataFrame,
+    orders: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    quality: pd.DataFrame,
+    history: pd.DataFrame,
+) -> Path:
+    """Write ``<directory>/<run_date>.html`` and return its path.
+
+    history: sku_id, ds, y (daily demand) for at least the SKUs charted.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{run_date.isoformat()}.html"
+    placed = orders[orders["order_qty"] > 0].sort_values("order_value", ascending=False)
+    top = placed.head(CHARTS)["sku_id"].tolist()
+    since = pd.Timestamp(run_date) - pd.Timedelta(days=HISTORY_DAYS)
+    charts = "".join(
+        _chart(
+            s,
+            history[(history["sku_id"] == s) & (pd.to_datetime(history["ds"]) >= since)],
+            forecast[forecast["sku_id"] == s],
+        )
+        for s in top
+    )
+    scored = accuracy.dropna(subset=["wape"])
+    by_class = (
+        scored.groupby("demand_class")
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "skus": len(g),
+                    "wape": (g["wape"] * g["actual_units"]).sum()
+                    / max(g["actual_units"].sum(), 1e-9),
+                    "baseline_wape": (g["baseline_wape"] * g["actual_units"]).sum()
+                    / max(g["actual_units"].sum(), 1e-9),
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+        if len(scored)
+        else pd.DataFrame(columns=["demand_class", "skus", "wape", "baseline_wape"])
+    )
+    totals = pd.DataFrame(
+        [
+            ("SKUs forecast", summary.get("skus_total")),
+            (
+                "by Prophet / SBA / fallback",
+                f"{summary.get('skus_prophet')} / {summary.get('skus_intermittent')} / {summary.get('skus_fallback')}",
+            ),
+            ("SKUs whose model failed (fell back)", summary.get("skus_failed")),
+            ("orders recommended", summary.get("orders_placed")),
+            ("order value at unit cost", summary.get("order_value")),
+            (
+                "backtest WAPE / seasonal-naive",
+                f"{_esc(summary.get('wape'))} / {_esc(summary.get('baseline_wape'))}",
+            ),
+        ],
+        columns=["measure", "value"],
+    )
+    quality_cols = [
+        "suite",
+        "success",
+        "evaluated_expectations",
+        "failed_critical",
+        "failed_warning",
+        "failures",
+    ]
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Replenishment run {run_date.isoformat()}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
+th {{ background: #f3f3f3; }}
+td:last-child {{ min-width: 22rem; }}
+figure {{ display: inline-block; margin: 0.5rem; }}
+</style></head><body>
+<h1>Replenishment run {run_date.isoformat()}</h1>
+<h2>Totals</h2>{_table(totals, ["measure", "value"])}
+<h2>Biggest orders</h2>{_table(placed.head(20), ["sku_id", "order_qty", "order_packs", "order_value", "inventory_position", "reorder_point", "order_up_to", "expected_receipt_date", "reason"])}
+<h2>Demand and forecast of the largest orders</h2>
+<p>Grey: actual daily demand over the last {HISTORY_DAYS} days; blue: forecast and its interval.</p>
+{charts}
+<h2>Forecast accuracy (holdout backtest of the SKUs backtested in this run)</h2>{_table(by_class, ["demand_class", "skus", "wape", "baseline_wape"])}
+<h2>Data quality</h2>{_table(quality, [c for c in quality_cols if c in quality.columns])}
+</body></html>
+"""
+    path.write_text(body, encoding="utf-8")
+    log.info("run report: %s", path)
+    return path
