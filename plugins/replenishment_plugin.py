@@ -29,11 +29,9 @@ import datetime as dt
 import functools
 import logging
 import math
-import sys
 import threading
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -54,66 +52,13 @@ HISTORY_DAYS = 120
 # --------------------------------------------------------------------------- warehouse
 
 
-def _dags_folders() -> list[str]:
-    folders = []
-    try:
-        from airflow.configuration import conf
-
-        folders.append(conf.get("core", "dags_folder"))
-    except Exception:  # configuration unavailable: fall back to the repository layout
-        log.debug("no [core] dags_folder in the Airflow configuration", exc_info=True)
-    folders.append(str(Path(__file__).resolve().parent.parent / "dags"))
-    return [f for f in folders if f and Path(f, "replenishment_airflow").is_dir()]
-
-
-def _warehouse_url_from_connection(conn_id: str) -> str:
-    """The URL of ``conn_id``, built as ``replenishment_airflow.warehouse_url`` builds it."""
-    from airflow.models.connection import Connection
-    from sqlalchemy.engine import URL
-
-    conn = Connection.get_connection_from_secrets(conn_id)
-    extra = conn.extra_dejson or {}
-    if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    kind = (conn.conn_type or "").lower()
-    if kind == "sqlite":
-        return f"sqlite:///{conn.host or conn.schema or ''}"
-    if kind in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg2",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        ).render_as_string(hide_password=False)
-    raise ValueError(f"connection {conn_id!r} has unsupported type {conn.conn_type!r}")
-
-
-@functools.cache
-def _warehouse_url_function() -> Callable[[str], str]:
-    """``replenishment_airflow.warehouse_url`` (the DAG's glue), else the local copy.
-
-    The glue lives in the dags folder, which the api-server does not always put on
-    ``sys.path``; it is added when needed.
-    """
-    try:
-        from replenishment_airflow import warehouse_url
-    except ImportError:
-        for folder in _dags_folders():
-            if folder not in sys.path:
-                sys.path.append(folder)
-        try:
-            from replenishment_airflow import warehouse_url
-        except ImportError:
-            log.info("replenishment_airflow not importable; building the warehouse URL here")
-            return _warehouse_url_from_connection
-    return warehouse_url
-
-
 def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
-    """SQLAlchemy URL of the Airflow connection ``conn_id``."""
-    return _warehouse_url_function()(conn_id)
+    """SQLAlchemy URL of the Airflow connection ``conn_id``, built as the DAG builds it."""
+    from airflow.models.connection import Connection
+
+    from replenishment.db import connection_url
+
+    return connection_url(Connection.get_connection_from_secrets(conn_id))
 
 
 class _Warehouse:

@@ -41,6 +41,31 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, connect_args=connect_args, future=True)
 
 
+def connection_url(conn: Any) -> str:
+    """SQLAlchemy URL of an Airflow-style connection object (duck-typed: no Airflow import).
+
+    ``extra.sqlalchemy_url`` wins when set; otherwise the URL is built from the
+    connection's fields: sqlite (host, or schema, is the file path) or postgres
+    (login, password, host, port, schema = database).
+    """
+    extra = conn.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    kind = (conn.conn_type or "").lower()
+    if kind == "sqlite":
+        return f"sqlite:///{conn.host or conn.schema or ''}"
+    if kind in ("postgres", "postgresql"):
+        return sa.engine.URL.create(
+            "postgresql+psycopg2",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        ).render_as_string(hide_password=False)
+    raise ValueError(f"connection {conn.conn_id!r} has unsupported type {conn.conn_type!r}")
+
+
 def has_schemas(engine_or_conn: Engine | Connection) -> bool:
     return engine_or_conn.dialect.name != "sqlite"
 

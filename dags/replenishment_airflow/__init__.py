@@ -16,32 +16,12 @@ WAREHOUSE_CONN_ID = "warehouse"
 
 
 def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
-    """SQLAlchemy URL of the Airflow connection ``conn_id``.
-
-    ``extra.sqlalchemy_url`` wins when set; otherwise the URL is built from the
-    connection's fields (sqlite: host is the file path; postgres: the usual fields).
-    """
+    """SQLAlchemy URL of the Airflow connection ``conn_id`` (see ``db.connection_url``)."""
     from airflow.sdk import BaseHook
-    from sqlalchemy.engine import URL
 
-    conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson or {}
-    if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    kind = (conn.conn_type or "").lower()
-    if kind == "sqlite":
-        path = conn.host or conn.schema or ""
-        return f"sqlite:///{path}"
-    if kind in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg2",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        ).render_as_string(hide_password=False)
-    raise ValueError(f"connection {conn_id!r} has unsupported type {conn.conn_type!r}")
+    from replenishment.db import connection_url
+
+    return connection_url(BaseHook.get_connection(conn_id))
 
 
 def run_date(context: Any) -> dt.date:

@@ -282,13 +282,12 @@ def test_warehouse_url_from_the_airflow_connection(monkeypatch, tmp_path):
     path = str(tmp_path / "w.db")
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": path}))
     assert plugin.warehouse_url() == f"sqlite:///{path}"
-    assert plugin._warehouse_url_from_connection("warehouse") == f"sqlite:///{path}"
     url = "postgresql+psycopg2://u:p@h:5433/db"
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE",
         json.dumps({"conn_type": "postgres", "extra": {"sqlalchemy_url": url}}),
     )
-    assert plugin._warehouse_url_from_connection("warehouse") == url
+    assert plugin.warehouse_url() == url
 
 
 # --------------------------------------------------------------------------- a real api-server
