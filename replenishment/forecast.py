@@ -338,13 +338,11 @@ class _ProphetModel:
         holidays: pd.DataFrame | None,
         interval_width: float,
         init: dict[str, Any] | None = None,
-        need_fitted: bool = True,
     ) -> None:
         self.holidays = holidays
         self.interval_width = interval_width
         self.promo_uplift = math.nan
         self.init = init
-        self.need_fitted = need_fitted
         self.params: dict[str, Any] | None = None
         self.noise_sigma = math.nan
 
@@ -355,8 +353,12 @@ class _ProphetModel:
         promo: np.ndarray,
         future_dates: pd.DatetimeIndex,
         promo_future: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Fit on (dates, y) and return (in-sample fitted values, future yhat)."""
+    ) -> np.ndarray:
+        """Fit on (dates, y) and return yhat for ``future_dates``.
+
+        Only the future rows are predicted (predicting the history costs as much as
+        fitting); the in-sample error is the fitted observation noise, ``noise_sigma``.
+        """
         from replenishment.stan_fast import LeanProphet
 
         observed = np.count_nonzero(~np.isnan(y))
@@ -388,19 +390,12 @@ class _ProphetModel:
             "delta": np.asarray(model.params["delta"][0], dtype=float),
             "beta": np.asarray(model.params["beta"][0], dtype=float),
         }
-        # predicting the history costs as much as fitting: only when residuals are needed
-        rows = dates.append(future_dates) if self.need_fitted else future_dates
-        frame = pd.DataFrame({"ds": rows})
+        frame = pd.DataFrame({"ds": future_dates})
         if use_promo:
-            frame["promo"] = (
-                np.concatenate([promo, promo_future]) if self.need_fitted else promo_future
-            )
+            frame["promo"] = promo_future
             # multiplicative mode: yhat = trend * (1 + ... + beta * promo), so beta is the uplift
             self.promo_uplift = float(model.params["beta"][0][_regressor_index(model, "promo")])
-        pred = model.predict(frame)["yhat"].to_numpy(dtype=float)
-        if not self.need_fitted:
-            return np.full(len(dates), np.nan), pred
-        return pred[: len(dates)], pred[len(dates) :]
+        return model.predict(frame)["yhat"].to_numpy(dtype=float)
 
 
 def _regressor_index(model: Any, name: str) -> int:
@@ -439,9 +434,8 @@ def _predict(
     holidays: pd.DataFrame | None,
     interval_width: float,
     state: dict[str, Any] | None = None,
-    need_fitted: bool = True,
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(in-sample fit, future forecast, promo uplift, in-sample sigma) of one model.
+) -> tuple[np.ndarray, float, float]:
+    """(future forecast, promo uplift, in-sample sigma) of one model.
 
     Forecasts are clipped at 0. The in-sample sigma is the standard deviation of
     the residuals over the last year (Prophet: its fitted observation noise).
@@ -453,31 +447,29 @@ def _predict(
     uplift = math.nan
     if model_name == "prophet":
         init = state.get("prophet") if state is not None else None
-        prophet = _ProphetModel(holidays, interval_width, init=init, need_fitted=need_fitted)
-        fitted, future = prophet.fit_predict(dates, y, promo, future_dates, promo_future)
-        uplift = prophet.promo_uplift
+        prophet = _ProphetModel(holidays, interval_width, init=init)
+        future = prophet.fit_predict(dates, y, promo, future_dates, promo_future)
+        uplift, sigma = prophet.promo_uplift, prophet.noise_sigma
         if state is not None:
             state["prophet"] = prophet.params
-    elif model_name == "sba":
-        future = sba(y, steps)
-        fitted = np.full(y.size, future[0] if steps else 0.0)
-    elif model_name == "moving_average":
-        future = moving_average(y, steps)
-        fitted = np.full(y.size, future[0] if steps else 0.0)
-    elif model_name == "seasonal_naive":
-        future = seasonal_naive(y, steps)
-        fitted = np.concatenate([np.full(min(7, y.size), np.nan), y[:-7]])[: y.size]
     else:
-        future, fitted = np.zeros(steps), np.zeros(y.size)
-    if not np.all(np.isfinite(future)):
-        raise FloatingPointError(f"{model_name} produced non-finite forecasts")
-    if model_name == "prophet" and not need_fitted:
-        sigma = prophet.noise_sigma
-    else:
+        if model_name == "sba":
+            future = sba(y, steps)
+            fitted = np.full(y.size, future[0] if steps else 0.0)
+        elif model_name == "moving_average":
+            future = moving_average(y, steps)
+            fitted = np.full(y.size, future[0] if steps else 0.0)
+        elif model_name == "seasonal_naive":
+            future = seasonal_naive(y, steps)
+            fitted = np.concatenate([np.full(min(7, y.size), np.nan), y[:-7]])[: y.size]
+        else:
+            future, fitted = np.zeros(steps), np.zeros(y.size)
         residual = y - np.clip(fitted, 0, None)
         residual = residual[~np.isnan(residual)][-CLASS_WINDOW_DAYS:]
         sigma = float(np.std(residual, ddof=1)) if residual.size > 1 else 0.0
-    return np.clip(fitted, 0, None), np.clip(future, 0, None), uplift, sigma
+    if not np.all(np.isfinite(future)):
+        raise FloatingPointError(f"{model_name} produced non-finite forecasts")
+    return np.clip(future, 0, None), uplift, sigma
 
 
 def forecast_series(
@@ -501,7 +493,7 @@ def forecast_series(
         b = cfg.backtest_days
         if in_slice and b and observed_days >= cfg.min_history_days + b and s.y.size > b + 7:
             train_y, test_y = s.y[:-b], s.y[-b:]
-            _, bt, _, _ = _predict(
+            bt, _, _ = _predict(
                 name,
                 s.dates[:-b],
                 train_y,
@@ -511,7 +503,6 @@ def forecast_series(
                 holidays,
                 cfg.interval_width,
                 state,
-                need_fitted=False,
             )
             scale = _mase_scale(train_y)
             wape, mase, bias, actual = _errors(test_y, bt, scale)
@@ -531,7 +522,7 @@ def forecast_series(
                 "baseline_bias": b_bias,
                 "rmse": rmse,
             }
-        _, future, uplift, noise = _predict(
+        future, uplift, noise = _predict(
             name,
             s.dates,
             s.y,
@@ -541,7 +532,6 @@ def forecast_series(
             holidays,
             cfg.interval_width,
             state,
-            need_fitted=False,
         )
         return future, uplift, noise, backtest
 
