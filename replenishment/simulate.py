@@ -138,6 +138,7 @@ from scipy.special import ndtri
 from sqlalchemy.engine import Engine
 
 from replenishment.db import bulk_insert, query_frame, run_script, schema_prefix
+from replenishment.policy import review_days
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +245,10 @@ class SimulationConfig:
     seed: seed of the lead-time draws. workers: forecast processes (0 = one per core).
     run_id: key of the reporting rows; default from start, days, policy, mode, refit,
         backtest_every (when not 1) and review_schedule.
-    review_schedule: kept for run ids of earlier results; the pipeline's policy
-        (:func:`replenishment.policy.compute_orders`) itself places periodic-review
-        orders on each SKU's review days only (:func:`review_days`), so it changes nothing.
+    review_schedule: the pipeline's policy (:func:`replenishment.policy.compute_orders`)
+        itself places periodic-review orders on each SKU's review days only
+        (:func:`review_days`); this flag also holds continuous-review orders to those
+        days (for periodic runs it adds nothing) and marks the run id "-reviewed".
     """
 
     start: dt.date
@@ -888,15 +890,6 @@ class ForecastPolicy:
             periods = self.data.sku["review_period_days"].to_numpy()
             qty = np.where(review_days(self.data.sku_ids, periods, run_date), qty, 0.0)
         return qty
-
-
-def review_days(
-    sku_ids: Sequence[str], review_period_days: npt.ArrayLike, day: dt.date
-) -> BoolArray:
-    """True for the SKUs reviewed on ``day`` (the policy's own review calendar)."""
-    from replenishment.policy import review_days as policy_review_days
-
-    return policy_review_days(sku_ids, review_period_days, day)
 
 
 # --------------------------------------------------------------------------- forecasts
