@@ -248,13 +248,20 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
         bulk_insert(conn, f"{prefix}forecast_backtest", results.assign(run_date=run_date))
 
 
-def run(settings: Settings, cfg: BacktestConfig, write_results: bool = False) -> pd.DataFrame:
-    """Extract as of the run date, backtest every active SKU, optionally store the rows."""
+def run(
+    settings: Settings, cfg: BacktestConfig, write_results: bool = False, data: Any = None
+) -> pd.DataFrame:
+    """Backtest every active SKU, optionally store the rows.
+
+    data: the :class:`replenishment.extract.Extract` as of the run date; read from the
+    warehouse when not given (pass it to backtest one extract several ways).
+    """
     from replenishment.db import make_engine
     from replenishment.extract import extract
 
     engine = make_engine(settings.warehouse_url)
-    data = extract(engine, cfg.run_date, cfg.horizon_days)
+    if data is None:
+        data = extract(engine, cfg.run_date, cfg.horizon_days)
     ids = sorted(data.sku.loc[data.sku["active"], "sku_id"])
     results = rolling_origin(ids, data.demand, data.stockouts, data.promotions, cfg)
     if write_results:
@@ -291,26 +298,26 @@ def main(argv: list[str] | None = None) -> int:
         censoring=not args.no_censoring,
         workers=args.workers or settings.worker_count(),
     )
-    results = run(settings, cfg, write_results=args.write)
+    from replenishment.db import make_engine
+    from replenishment.extract import extract
+
+    engine = make_engine(settings.warehouse_url)
+    data = extract(engine, cfg.run_date, cfg.horizon_days)
+    engine.dispose()
+    results = run(settings, cfg, write_results=args.write, data=data)
     print(
         f"rolling-origin backtest for {cfg.run_date}: origins {', '.join(map(str, cutoffs(cfg)))}"
     )
     print(summarise(results).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.compare_censoring:
-        plain = run(settings, dataclasses.replace(cfg, censoring=False))
-        _print_censoring(settings, cfg, results, plain)
+        plain = run(settings, dataclasses.replace(cfg, censoring=False), data=data)
+        _print_censoring(data.stockouts, results, plain)
     return 0
 
 
-def _print_censoring(
-    settings: Settings, cfg: BacktestConfig, censored: pd.DataFrame, plain: pd.DataFrame
-) -> None:
-    from replenishment.db import make_engine, query_frame
-
-    engine = make_engine(settings.warehouse_url)
-    params = {"run_date": cfg.run_date, "history_start": cfg.run_date - dt.timedelta(days=1096)}
-    outs = query_frame(engine, "extract_stockout_days.sql", params)
-    spells = outs.groupby("sku_id").size()
+def _print_censoring(stockouts: pd.DataFrame, censored: pd.DataFrame, plain: pd.DataFrame) -> None:
+    """Pooled WAPE and bias with and without censoring, on SKUs with >= 7 stock-out days."""
+    spells = stockouts.groupby("sku_id").size()
     ids = set(spells[spells >= 7].index)
     a = censored[censored["sku_id"].isin(ids)]
     b = plain[plain["sku_id"].isin(ids)]
