@@ -230,7 +230,7 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
     """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction."""
     import sqlalchemy as sa
 
-    from replenishment.db import bulk_insert, run_script, schema_prefix
+    from replenishment.db import bulk_insert, run_script, schema_prefix, sql_value
     from replenishment.reporting import comment_columns
 
     with engine.begin() as conn:
@@ -241,7 +241,7 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         run_script(conn, "create_backtest_table.sql", reporting=prefix)
         comment_columns(conn, schema)
-        value = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date
+        value = sql_value(conn, run_date)
         conn.execute(
             sa.text(f"DELETE FROM {prefix}forecast_backtest WHERE run_date = :d"), {"d": value}
         )

@@ -164,6 +164,11 @@ def _python_value(value: Any, sqlite: bool) -> Any:
     return value
 
 
+def sql_value(conn: Connection, value: Any) -> Any:
+    """``value`` as bound on this connection (dates as ISO text on SQLite, as bulk_insert writes them)."""
+    return _python_value(value, conn.dialect.name == "sqlite")
+
+
 def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: int = 50_000) -> int:
     """Append ``frame`` to ``table`` (schema-qualified name allowed) and return the row count.
 

@@ -18,7 +18,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from replenishment.db import bulk_insert, run_script, schema_prefix, split_statements, sql_text
+from replenishment.db import (
+    bulk_insert,
+    run_script,
+    schema_prefix,
+    split_statements,
+    sql_text,
+    sql_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,7 @@ def _replace(
 ) -> int:
     conn.execute(
         sa.text(f"DELETE FROM {prefix}{table} WHERE run_date = :run_date"),
-        {"run_date": run_date.isoformat() if conn.dialect.name == "sqlite" else run_date},
+        {"run_date": sql_value(conn, run_date)},
     )
     frame = frame.copy()
     frame["run_date"] = run_date
@@ -141,7 +148,7 @@ def read_output(
         params: dict[str, object] = {}
         if run_date is not None:
             sql += " WHERE run_date = :run_date"
-            params["run_date"] = run_date.isoformat() if conn.dialect.name == "sqlite" else run_date
+            params["run_date"] = sql_value(conn, run_date)
         frame = pd.read_sql_query(sa.text(sql), conn, params=params)
     keys = [c for c in ("run_date", "sku_id", "forecast_date", "suite") if c in frame.columns]
     return frame.sort_values(keys).reset_index(drop=True)
