@@ -47,7 +47,9 @@ REPORTING_ASSETS = [
         "owner": "supply-chain-data",
         # tests set REPLENISHMENT_TASK_RETRIES=0 to fail fast; production keeps the default
         "retries": int(os.environ.get("REPLENISHMENT_TASK_RETRIES", "2")),
-        "retry_delay": dt.timedelta(minutes=2),
+        "retry_delay": dt.timedelta(
+            seconds=int(os.environ.get("REPLENISHMENT_TASK_RETRY_DELAY_SECONDS", "120"))
+        ),
         "retry_exponential_backoff": True,
     },
     params={

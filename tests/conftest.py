@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -49,14 +50,10 @@ def pg_available() -> bool:
         return False
 
 
-@pytest.fixture
-def pg_url(pg_available: bool) -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped after the test."""
-    if not pg_available:
-        pytest.skip(
-            f"PostgreSQL not reachable at {PG_ADMIN_URL} (set REPLENISHMENT_REQUIRE_POSTGRES=1 to fail instead)"
-        )
-    name = f"replenishment_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def new_pg_database(prefix: str = "replenishment_test") -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = _pg_admin_engine()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -67,6 +64,21 @@ def pg_url(pg_available: bool) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def require_pg(pg_available: bool) -> None:
+    if not pg_available:
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_ADMIN_URL} (set REPLENISHMENT_REQUIRE_POSTGRES=1 to fail instead)"
+        )
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    require_pg(pg_available)
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,32 +8,25 @@ whose rows do not change when the backfill is reprocessed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from replenishment.config import Settings
 from replenishment.db import bulk_insert, make_engine
 from replenishment.extract import extract
 from replenishment.load import FAIL_AFTER_ENV, OUTPUT_TABLES, InjectedLoadFailure, read_output
 from replenishment.pipeline import run_pipeline
+from tests.airflow_stack import DAG_ID, AirflowStack
+from tests.airflow_stack import airflow_stack as start_stack
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
 pytestmark = pytest.mark.slow
@@ -336,318 +329,13 @@ def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_ur
 # --------------------------------------------------------------------------- the real scheduler
 
 BACKFILL_DATES = [RUN_DATE - i * DAY for i in range(6, -1, -1)]  # 2026-06-25 .. 2026-07-01
-DAG_ID = "replenishment_daily"
-TERMINAL = ("success", "failed")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _session_pids(sid: int) -> list[int]:
-    """Processes of session ``sid`` (Linux /proc): a component and everything it started."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session
-            pids.append(int(entry.name))
-    return pids
-
-
-def _task_log_summary(path: Path, tail: int = 15) -> str:
-    """The errors of a task log (JSON lines), then its last lines, each cut short."""
-    lines = path.read_text(errors="replace").splitlines()
-    errors = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("level") in ("error", "critical"):
-            details = [
-                f"{d.get('exc_type')}: {d.get('exc_value')}"
-                for d in event.get("error_detail") or []
-            ]
-            errors.append(f"{event.get('event')} {' | '.join(details)}"[:3000])
-    return "\n".join([f"({path})", *errors, "...", *(line[:400] for line in lines[-tail:])])
-
-
-class AirflowStack:
-    """api-server + dag-processor + scheduler (LocalExecutor) on a PostgreSQL metadata database.
-
-    Every component starts in a session of its own (start_new_session), so stop()
-    ends the component and every process it started, task processes included, and
-    nothing else. Only 127.0.0.1 is bound: the api-server, and no log server.
-    """
-
-    def __init__(self, home: Path, meta_url: str, warehouse_url: str, work: Path) -> None:
-        self.home = home
-        self.meta_url = meta_url
-        self.port = _free_port()
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-        wh = sa.engine.make_url(warehouse_url)
-        conn = {
-            "conn_type": "postgres",
-            "host": wh.host,
-            "port": wh.port,
-            "login": wh.username,
-            "schema": wh.database,
-        }
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "REPLENISHMENT_", "PYTEST"))
-        }
-        env.update(
-            {
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.port}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-                # no cron runs: the DAG is unpaused only so that the backfill's runs
-                # get scheduled, and "now" is far past the demo's history
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                "AIRFLOW_CONN_WAREHOUSE": json.dumps(conn),
-                "REPLENISHMENT_STAGING_DIR": str(work / "staging"),
-                "REPLENISHMENT_DATA_DOCS_DIR": str(work / "docs"),
-                "REPLENISHMENT_TASK_RETRIES": "0",
-                "REPLENISHMENT_FORECAST_BATCHES": "1",
-                "REPLENISHMENT_FORECAST_WORKERS": "1",
-                "GX_ANALYTICS_ENABLED": "False",
-                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            }
-        )
-        self.env = env
-        self.meta = sa.create_engine(meta_url, poolclass=sa.pool.NullPool)
-
-    # -- commands
-
-    def airflow(self, *args: str, timeout: float = 300) -> str:
-        proc = subprocess.run(
-            [str(BIN / "airflow"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert proc.returncode == 0, (
-            f"airflow {' '.join(args)} exited {proc.returncode}:\n"
-            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-        return proc.stdout
-
-    def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.airflow("db", "migrate", timeout=600)
-        self._spawn(
-            "api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "-w", "1"
-        )
-        self._wait(self._api_healthy, 180, "the api-server to answer")
-        self._spawn("dag-processor", "dag-processor")
-        self._spawn("scheduler", "scheduler", "--skip-serve-logs")
-        self._wait(self._dag_serialized, 180, f"the dag-processor to serialize {DAG_ID}")
-
-    def _spawn(self, name: str, *args: str) -> None:
-        log = self.home / f"{name}.log"
-        with log.open("w") as out:
-            self.procs[name] = subprocess.Popen(
-                [str(BIN / "airflow"), *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.logs[name] = log
-
-    def stop(self) -> None:
-        # the scheduler first, so that it starts nothing new while the others stop
-        for name in ("scheduler", "dag-processor", "api-server"):
-            proc = self.procs.get(name)
-            if proc is None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-            deadline = time.monotonic() + 10
-            while _session_pids(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            for pid in _session_pids(proc.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=30)
-        self.meta.dispose()
-
-    # -- state
-
-    def _api_healthy(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/api/v2/monitor/health"
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    def _dag_serialized(self) -> bool:
-        with self.meta.connect() as conn:
-            try:
-                return bool(
-                    conn.execute(
-                        sa.text("SELECT count(*) FROM serialized_dag WHERE dag_id = :d"),
-                        {"d": DAG_ID},
-                    ).scalar()
-                )
-            except sa.exc.ProgrammingError:
-                return False
-
-    def _wait(self, ready, timeout: float, what: str, every: float = 2.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
-            assert not dead, f"components exited while waiting for {what}: {dead}"
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-    def backfill(
-        self, first: dt.date, last: dt.date, *extra: str, timeout: float = 900
-    ) -> dict[str, str]:
-        """`airflow backfill create` for first..last; wait until its runs end; their states."""
-        # one active backfill per DAG: the scheduler marks the previous one complete
-        # (every 30 s) once none of its runs is queued or running
-        self._wait(self._no_active_backfill, 120, "the previous backfill to complete")
-        with self.meta.connect() as conn:
-            before = conn.execute(sa.text("SELECT max(id) FROM backfill")).scalar() or 0
-        self.airflow(
-            "backfill",
-            "create",
-            "--dag-id",
-            DAG_ID,
-            "--from-date",
-            first.isoformat(),
-            "--to-date",
-            last.isoformat(),
-            "--max-active-runs",
-            "2",
-            *extra,
-        )
-        with self.meta.connect() as conn:
-            backfill_id = conn.execute(sa.text("SELECT max(id) FROM backfill")).scalar()
-        assert backfill_id and backfill_id > before, "airflow backfill create made no backfill"
-        n_days = (last - first).days + 1
-        query = sa.text("SELECT logical_date, state FROM dag_run WHERE backfill_id = :i")
-
-        def states() -> dict[str, str]:
-            with self.meta.connect() as conn:
-                rows = conn.execute(query, {"i": backfill_id}).fetchall()
-            return {r.logical_date.date().isoformat(): r.state for r in rows}
-
-        def finished() -> bool:
-            now = states()
-            return len(now) == n_days and all(s in TERMINAL for s in now.values())
-
-        self._wait(finished, timeout, f"the {n_days} runs of backfill {backfill_id}", every=5.0)
-        return states()
-
-    def _no_active_backfill(self) -> bool:
-        with self.meta.connect() as conn:
-            return not conn.execute(
-                sa.text("SELECT count(*) FROM backfill WHERE completed_at IS NULL")
-            ).scalar()
-
-    def list_runs(self) -> list[dict]:
-        out = self.airflow("dags", "list-runs", DAG_ID, "-o", "json")
-        listing = next(line for line in reversed(out.splitlines()) if line.startswith("["))
-        return json.loads(listing)
-
-    # -- diagnostics
-
-    def report(self) -> str:
-        parts = []
-        for name, log in self.logs.items():
-            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-            parts.append(f"===== {name} (last 60 lines of {log})\n" + "\n".join(lines[-60:]))
-        try:
-            with self.meta.connect() as conn:
-                bad = conn.execute(
-                    sa.text(
-                        "SELECT run_id, task_id, map_index, state FROM task_instance "
-                        "WHERE dag_id = :d AND state NOT IN ('success', 'skipped') "
-                        "ORDER BY run_id, task_id"
-                    ),
-                    {"d": DAG_ID},
-                ).fetchall()
-        except Exception as exc:  # the report must not hide the failure it reports
-            bad = []
-            parts.append(f"(task instances unavailable: {exc})")
-        for run_id, task_id, map_index, state in bad[:10]:
-            parts.append(f"===== task {run_id} {task_id}[{map_index}]: {state}")
-            folder = (
-                self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
-            )
-            if map_index >= 0:
-                folder = folder / f"map_index={map_index}"
-            for attempt in sorted(folder.glob("attempt=*.log"))[-1:]:
-                parts.append(_task_log_summary(attempt))
-        return "\n".join(parts)
-
-    @contextlib.contextmanager
-    def reporting_failures(self) -> Iterator[None]:
-        try:
-            yield
-        except BaseException:
-            print(self.report())  # pytest shows it with the failure
-            raise
 
 
 @pytest.fixture
 def airflow_stack(pg_warehouse: str, tmp_path: Path) -> Iterator[AirflowStack]:
-    from tests.conftest import PG_ADMIN_URL
-
-    name = f"replenishment_airflow_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    meta_url = sa.engine.make_url(PG_ADMIN_URL).set(database=name)
-    stack = AirflowStack(
-        tmp_path / "airflow_home",
-        meta_url.render_as_string(hide_password=False),
-        pg_warehouse,
-        tmp_path,
-    )
-    try:
-        with stack.reporting_failures():
-            stack.start()
+    """scripts/airflow_local.sh's LocalExecutor topology on a metadata database of its own."""
+    with start_stack(pg_warehouse, tmp_path) as stack:
         yield stack
-    finally:
-        stack.stop()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _raw(url: str, table: str) -> pd.DataFrame:
