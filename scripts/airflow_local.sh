@@ -320,5 +320,5 @@ case "$cmd" in
     echo "export PATH='$VENV/bin':\"\$PATH\""
     ;;
   *)
-    sed -n '2,40p' "$0"; exit 2 ;;
+    sed -n '2,42p' "$0"; exit 2 ;;
 esac

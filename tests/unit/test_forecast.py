@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,45 @@ def test_subprocess_workers_give_the_same_result():
     a = one.forecast.sort_values(["sku_id", "forecast_date"]).reset_index(drop=True)
     b = two.forecast.sort_values(["sku_id", "forecast_date"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+
+
+def _in_daemonic_process(target, *args) -> str:
+    """Run ``target(*args)`` in a daemonic process, as Celery's prefork pool does; its outcome."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+
+    def child() -> None:
+        try:
+            queue.put(f"ok {target(*args)}")
+        except BaseException as exc:  # reported to the parent, which asserts on it
+            queue.put(f"{type(exc).__name__}: {exc}")
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    try:
+        return queue.get(timeout=300)
+    finally:
+        proc.join(timeout=60)
+
+
+def _pool_map() -> int:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return sum(pool.map(abs, [1, -2]))
+
+
+def test_worker_processes_work_inside_a_daemonic_process():
+    # the constraint is real here: multiprocessing cannot start children in a daemon
+    assert "daemonic processes are not allowed to have children" in _in_daemonic_process(_pool_map)
+    rng = np.random.default_rng(9)
+    ids = [f"D{i}" for i in range(16)]
+    demand = pd.concat([_demand(s, rng.poisson(6, len(DAYS))) for s in ids])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_days=0)
+
+    def two_workers() -> int:
+        result = fc.forecast_frames(ids, demand, NO_STOCKOUTS, NO_PROMOS, cfg, workers=2)
+        return int(result.forecast["sku_id"].nunique())
+
+    assert _in_daemonic_process(two_workers) == "ok 16"
 
 
 def test_backtest_rotation_and_calibrated_spread():
