@@ -272,6 +272,8 @@ cmd="${1:-help}"
 shift || true
 case "$cmd" in
   start)
+    # the virtualenv (and the demo warehouse, the default connection) on a fresh machine
+    if [[ -z "${REPLENISHMENT_VENV:-}" ]]; then "$ROOT/dev" setup; fi
     local_env
     if [[ $# -gt 0 ]]; then start_named "$@"; exit 0; fi
     save_settings
