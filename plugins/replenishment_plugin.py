@@ -136,8 +136,21 @@ def run_dates(conn: Any, prefix: str) -> list[str]:
 
     if not table_exists(conn, "replenishment_orders", schema=prefix.rstrip(".") or None):
         return []
+    # one primary-key probe per run date (each the latest before the previous one), where
+    # SELECT DISTINCT would read a row per SKU and run: 3.5 M on a year of 10,000 SKUs
     rows = _rows(
-        conn, f"SELECT DISTINCT run_date FROM {prefix}replenishment_orders ORDER BY run_date DESC"
+        conn,
+        f"""
+        WITH RECURSIVE d (run_date) AS (
+            SELECT MAX(run_date) FROM {prefix}replenishment_orders
+            UNION ALL
+            SELECT (SELECT MAX(o.run_date) FROM {prefix}replenishment_orders o
+                    WHERE o.run_date < d.run_date)
+            FROM d
+            WHERE d.run_date IS NOT NULL
+        )
+        SELECT run_date FROM d WHERE run_date IS NOT NULL ORDER BY run_date DESC
+        """,
     )
     return [_day(r["run_date"]) for r in rows]
 

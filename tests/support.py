@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,8 @@ from replenishment.load import OUTPUT_TABLES, read_output
 #: The small demo used by the integration tests: history ends the day before RUN_DATE.
 RUN_DATE = dt.date(2026, 7, 1)
 SMALL_DEMO = {"n_skus": 24, "years": 2.2, "end_date": dt.date(2026, 6, 30), "seed": 7}
+
+PLUGIN_FILE = Path(__file__).resolve().parents[1] / "plugins" / "replenishment_plugin.py"
 
 VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type", "report_path"]}
 
@@ -85,3 +89,12 @@ def check_contract(url: str, run_date: dt.date, horizon_days: int = 28) -> dict[
     engine.dispose()
     assert report and Path(report).is_file(), f"run report missing: {report}"
     return out
+
+
+def load_plugin() -> ModuleType:
+    """The Airflow plugin's module (``plugins/`` is not a package on ``sys.path``)."""
+    spec = importlib.util.spec_from_file_location("replenishment_plugin", PLUGIN_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -105,5 +105,11 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     report_path       VARCHAR(500)
 );
 
+-- Every table's primary key leads with run_date: one run, a range of runs and the latest
+-- run date (MAX(run_date)) are read through it. These serve the questions about one
+-- SKU over time (a BI filter on sku_id, the plugin's page). Created on every load if
+-- missing, so an existing database gets a new one on its next load. Each index costs
+-- the daily load time (BENCHMARKS.md, "BI queries on a year of runs").
 CREATE INDEX IF NOT EXISTS ix_demand_forecast_sku ON {{ reporting }}demand_forecast (sku_id, run_date);
 CREATE INDEX IF NOT EXISTS ix_replenishment_orders_sku ON {{ reporting }}replenishment_orders (sku_id, run_date);
+CREATE INDEX IF NOT EXISTS ix_forecast_accuracy_sku ON {{ reporting }}forecast_accuracy (sku_id, run_date);

@@ -37,7 +37,9 @@ WHERE o.run_date = (SELECT MAX(run_date) FROM {{ reporting }}replenishment_order
 -- a run for D has seen every order line before D, so the days before the latest
 -- loaded run date are complete. Actual demand is defined as in
 -- extract_daily_demand.sql (lines not cancelled, by the date of order_ts); only
--- the order lines from the earliest stored forecast day on are aggregated.
+-- the order lines from the earliest stored run date on are aggregated (a run's
+-- forecast days start at its run date; MIN(run_date) is read from the primary key,
+-- MIN(forecast_date) would read every forecast row).
 CREATE OR REPLACE VIEW {{ reporting }}v_forecast_vs_actual AS
 SELECT
     f.run_date,
@@ -66,7 +68,7 @@ LEFT JOIN (
         SUM(quantity) AS actual_units
     FROM order_lines
     WHERE status <> 'cancelled'
-      AND order_ts >= (SELECT MIN(forecast_date) FROM {{ reporting }}demand_forecast)
+      AND order_ts >= (SELECT MIN(run_date) FROM {{ reporting }}demand_forecast)
     GROUP BY sku_id, date(order_ts)
 ) a ON a.sku_id = f.sku_id AND a.ds = f.forecast_date
 LEFT JOIN inventory_snapshots st

@@ -4,7 +4,6 @@ api-server driven by a headless Chromium."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import io
 import json
 import os
@@ -25,7 +24,7 @@ from replenishment.config import Settings
 from replenishment.db import make_engine
 from replenishment.load import read_output
 from replenishment.pipeline import run_pipeline
-from tests.support import RUN_DATE
+from tests.support import PLUGIN_FILE, RUN_DATE, load_plugin
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +32,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_FILE = ROOT / "plugins" / "replenishment_plugin.py"
 BIN = Path(sys.executable).parent
 EARLIER = RUN_DATE - dt.timedelta(days=7)
 ARTIFACTS = ROOT / "artifacts"
@@ -49,15 +47,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _load_plugin():
-    spec = importlib.util.spec_from_file_location("replenishment_plugin", PLUGIN_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plugin = _load_plugin()
+plugin = load_plugin()
 
 
 @pytest.fixture(scope="module")

@@ -157,6 +157,13 @@ SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
         "schema": "identifier checked by db.schema_prefix",
         "prefix": "db.schema_prefix result",
     },
+    "bi_benchmark.py": {
+        "prefix": "db.schema_prefix result",
+        "table": "names from SOURCE_TABLES / OUTPUT_TABLES",
+        "name": "index names read from pg_index, checked to be word characters",
+        "options": "EXPLAIN option constants",
+        "statement": "a query of select_bi_queries.sql or one the plugin sent, explained as is",
+    },
     "db.py": {
         "table": "checked against db._IDENTIFIER in bulk_insert",
         "columns": "checked against db._IDENTIFIER in bulk_insert",
