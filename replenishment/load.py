@@ -78,6 +78,22 @@ def ensure_reporting_tables(engine: Engine, schema: str) -> None:
                     )
 
 
+def publish_views(engine: Engine, schema: str) -> list[str]:
+    """Create or replace the BI views and set the PostgreSQL comments; the views created.
+
+    Its own transaction, before a run's rows are written: views and comments are
+    metadata, and a view a BI query keeps locked keeps its previous definition (see
+    :func:`replenishment.reporting.create_views`) rather than hold up the load.
+    Needs the source tables the views read (a validated warehouse has them).
+    """
+    from replenishment.reporting import comment_columns, create_views
+
+    with engine.begin() as conn:
+        created = create_views(conn, schema_prefix(conn, schema))
+        comment_columns(conn, schema)
+    return created
+
+
 def reporting_columns() -> dict[str, dict[str, str]]:
     """Columns and SQL types of each output table, as ``create_reporting_tables.sql`` defines them."""
     tables: dict[str, dict[str, str]] = {}

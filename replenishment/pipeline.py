@@ -233,7 +233,7 @@ def stage_load(
 ) -> dict[str, Any]:
     """Write every output table for ``run_date`` in one transaction; the run summary."""
     from replenishment.forecast import ForecastResult
-    from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.load import ensure_reporting_tables, load_outputs, publish_views
 
     d = staging_dir(settings, run_date)
     load_started = time.perf_counter()
@@ -274,6 +274,7 @@ def stage_load(
 
     try:
         ensure_reporting_tables(engine, settings.reporting_schema)
+        publish_views(engine, settings.reporting_schema)
         written = load_outputs(
             engine,
             settings.reporting_schema,

@@ -98,3 +98,49 @@ def load_plugin() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def raw_output(url: str, table: str) -> pd.DataFrame:
+    """Every row of a reporting table, wall-clock columns included."""
+    engine = make_engine(url)
+    try:
+        return read_output(engine, "reporting", table)
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- browser tests
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # screenshots CI keeps
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; nothing is downloaded at run time
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def playwright_sync_api(required: bool) -> ModuleType:
+    """Playwright's sync API, when it and Debian's Chromium are installed.
+
+    Missing either skips the calling test on a developer's machine and fails it when
+    ``required`` (CI: REPLENISHMENT_REQUIRE_POSTGRES, set by .ci/run, which installs
+    chromium).
+    """
+    import pytest
+
+    try:
+        from playwright import sync_api
+    except ImportError:
+        problem = "playwright is not installed (pip install -r requirements.txt)"
+    else:
+        if Path(CHROMIUM).exists():
+            return sync_api
+        problem = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    if required:
+        pytest.fail(f"{problem}: CI must run the browser tests")
+    pytest.skip(problem)

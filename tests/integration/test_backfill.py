@@ -27,7 +27,13 @@ from replenishment.load import FAIL_AFTER_ENV, OUTPUT_TABLES, InjectedLoadFailur
 from replenishment.pipeline import run_pipeline
 from tests.airflow_stack import DAG_ID, AirflowStack
 from tests.airflow_stack import airflow_stack as start_stack
-from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
+from tests.support import (
+    RUN_DATE,
+    assert_same_outputs,
+    check_contract,
+    outputs,
+    raw_output,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -323,7 +329,7 @@ def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_ur
         t.join(timeout=120)
     assert not errors, errors
     for table in OUTPUT_TABLES:
-        assert _raw(pg_url, table).empty
+        assert raw_output(pg_url, table).empty
 
 
 # --------------------------------------------------------------------------- the real scheduler
@@ -336,14 +342,6 @@ def airflow_stack(pg_warehouse: str, tmp_path: Path) -> Iterator[AirflowStack]:
     """scripts/airflow_local.sh's LocalExecutor topology on a metadata database of its own."""
     with start_stack(pg_warehouse, tmp_path) as stack:
         yield stack
-
-
-def _raw(url: str, table: str) -> pd.DataFrame:
-    engine = make_engine(url)
-    try:
-        return read_output(engine, "reporting", table)
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.postgres
@@ -367,7 +365,7 @@ def test_backfill_through_the_scheduler_fills_one_partition_per_date_and_reproce
             assert got == expected, f"{table}: run dates {got}"
         for d in BACKFILL_DATES:
             check_contract(pg_warehouse, d)
-        runs_before = _raw(pg_warehouse, "pipeline_runs")
+        runs_before = raw_output(pg_warehouse, "pipeline_runs")
         assert set(runs_before["run_type"]) == {"backfill"}, runs_before[["run_date", "run_type"]]
         assert sorted(runs_before["run_id"]) == sorted(r["run_id"] for r in runs)
 
@@ -378,7 +376,7 @@ def test_backfill_through_the_scheduler_fills_one_partition_per_date_and_reproce
         assert states == {d.isoformat(): "success" for d in again}, states
         assert len(stack.list_runs()) == len(BACKFILL_DATES)  # cleared and re-run, not added
 
-        runs_after = _raw(pg_warehouse, "pipeline_runs")
+        runs_after = raw_output(pg_warehouse, "pipeline_runs")
         assert list(runs_after["run_date"]) == list(runs_before["run_date"])
         rerun = runs_after["run_date"].isin(again)
         assert (runs_after["finished_at"] > runs_before["finished_at"])[rerun].all(), (

@@ -23,9 +23,16 @@ from replenishment.load import OUTPUT_TABLES
 from tests.airflow_stack import DAG_ID, AirflowStack
 from tests.airflow_stack import airflow_stack as start_stack
 from tests.conftest import REQUIRE_POSTGRES
-from tests.integration.test_backfill import _raw as raw_table
-from tests.integration.test_plugin import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.support import RUN_DATE, check_contract, outputs
+from tests.support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RUN_DATE,
+    check_contract,
+    outputs,
+    playwright_sync_api,
+    raw_output,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -37,22 +44,7 @@ RUNS_TIMEOUT = 600  # s for the three runs
 
 @pytest.fixture
 def sync_api():
-    """Playwright's sync API, when it and Debian's Chromium are installed.
-
-    Missing either skips the test on a developer's machine and fails it in CI
-    (REPLENISHMENT_REQUIRE_POSTGRES, set by .ci/run, which installs chromium).
-    """
-    try:
-        from playwright import sync_api
-    except ImportError:
-        problem = "playwright is not installed (pip install -r requirements.txt)"
-    else:
-        if Path(CHROMIUM).exists():
-            return sync_api
-        problem = f"{CHROMIUM} is not installed (apt-get install chromium)"
-    if REQUIRE_POSTGRES:
-        pytest.fail(f"{problem}: CI must run the browser tests")
-    pytest.skip(problem)
+    return playwright_sync_api(REQUIRE_POSTGRES)
 
 
 @pytest.fixture
@@ -220,7 +212,7 @@ def test_backfill_created_in_the_ui_runs_the_three_dates(sync_api, stack, pg_war
         for table, frame in outputs(pg_warehouse, None).items()
     }
     assert run_dates == dict.fromkeys(OUTPUT_TABLES, expected), run_dates
-    loaded = raw_table(pg_warehouse, "pipeline_runs")
+    loaded = raw_output(pg_warehouse, "pipeline_runs")
     loaded_by = sorted(
         (str(row.run_date)[:10], row.run_id, row.run_type) for row in loaded.itertuples()
     )

@@ -337,6 +337,10 @@ def _settings(url: str, tmp: Path) -> Settings:
 
 def _apply(path: Path, sql: str) -> None:
     with contextlib.closing(sqlite3.connect(path)) as conn:
+        # rebuilding a source table (copy, drop, rename the copy) is how SQLite changes a
+        # column's constraints; the BI views that read the table would stop the rename
+        # without the legacy mode SQLite documents for it (README, "BI views")
+        conn.execute("PRAGMA legacy_alter_table = ON")
         conn.executescript(sql)
         conn.commit()
 

@@ -24,7 +24,16 @@ from replenishment.config import Settings
 from replenishment.db import make_engine
 from replenishment.load import read_output
 from replenishment.pipeline import run_pipeline
-from tests.support import PLUGIN_FILE, RUN_DATE, load_plugin
+from tests.conftest import REQUIRE_POSTGRES
+from tests.support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PLUGIN_FILE,
+    RUN_DATE,
+    load_plugin,
+    playwright_sync_api,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,17 +43,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EARLIER = RUN_DATE - dt.timedelta(days=7)
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 plugin = load_plugin()
@@ -369,9 +367,7 @@ def test_api_server_serves_the_plugin(api_server):
 
 
 def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    sync_api = playwright_sync_api(REQUIRE_POSTGRES)
     sku = _placed_sku(warehouse)
     external: list[str] = []
     errors: list[str] = []

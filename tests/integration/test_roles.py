@@ -14,6 +14,7 @@ from replenishment.config import Settings
 from replenishment.db import make_engine, run_script
 from replenishment.load import OUTPUT_TABLES, ensure_reporting_tables
 from replenishment.pipeline import run_pipeline
+from replenishment.reporting import view_statements
 from replenishment.roles import (
     BI_ROLE,
     PIPELINE_ROLE,
@@ -191,6 +192,12 @@ def test_pipeline_role_runs_the_pipeline_and_bi_role_only_reads_reporting(pg_war
     bi_url = _as_role(pg_warehouse, BI_ROLE)
     bi_counts = _counts(bi_url, OUTPUT_TABLES, schema="reporting")
     assert all(bi_counts[t] > 0 for t in OUTPUT_TABLES), bi_counts
+    # ... and the BI views the pipeline's load created, though they read source tables
+    # (a view runs with its owner's rights: the pipeline role's read access, no more)
+    views = tuple(name for name, _ in view_statements())
+    view_counts = _counts(bi_url, views, schema="reporting")
+    assert view_counts["v_latest_orders"] == bi_counts["replenishment_orders"], view_counts
+    assert view_counts["v_forecast_vs_actual"] == bi_counts["demand_forecast"], view_counts
     _denied(bi_url, *(f"SELECT * FROM public.{t} LIMIT 1" for t in SOURCE_TABLES))
     _denied(
         bi_url,
