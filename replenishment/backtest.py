@@ -230,10 +230,11 @@ def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) ->
     """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction."""
     import sqlalchemy as sa
 
-    from replenishment.db import bulk_insert, run_script, schema_prefix, sql_value
+    from replenishment.db import bulk_insert, ddl_lock, run_script, schema_prefix, sql_value
     from replenishment.reporting import comment_columns
 
     with engine.begin() as conn:
+        ddl_lock(conn)
         prefix = schema_prefix(conn, schema)
         # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
         # schema exists: a least-privilege pipeline role only checks for it

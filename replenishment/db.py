@@ -97,6 +97,20 @@ def split_statements(script: str) -> list[str]:
     return [s.strip() for s in strip_comments(script).split(";") if s.strip()]
 
 
+def ddl_lock(conn: Connection) -> None:
+    """Serialise the reporting DDL of concurrent runs until this transaction ends.
+
+    ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create (two first
+    loads of a backfill; a load beside a simulation): on PostgreSQL every writer of
+    reporting DDL takes this advisory lock first. No-op elsewhere (SQLite serialises
+    writers itself).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.reporting_ddl'))")
+        )
+
+
 def run_script(conn: Connection, name: str, reporting: str = "") -> None:
     """Execute every statement of an SQL script file in order."""
     for statement in split_statements(sql_text(name, reporting)):

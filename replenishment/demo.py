@@ -329,10 +329,12 @@ def _generate(engine: Engine, spec: DemoSpec, replace: bool) -> tuple[pd.DataFra
 def _create_tables(conn: Connection, replace: bool) -> None:
     tables = (*SOURCE_TABLES, TRUTH_TABLE)
     if replace:
-        # CASCADE on PostgreSQL: the BI views read source tables; the next load recreates them
-        cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
         for table in tables:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}{cascade}")
+            if conn.dialect.name == "postgresql":
+                # the BI views read source tables; the next load recreates them
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+            else:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     else:
         existing = [t for t in tables if db.table_exists(conn, t)]
         if existing:

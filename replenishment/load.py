@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from replenishment.db import (
     bulk_insert,
+    ddl_lock,
     run_script,
     schema_prefix,
     split_statements,
@@ -53,12 +54,7 @@ def ensure_reporting_tables(engine: Engine, schema: str) -> None:
     ``ALTER TABLE ... ADD COLUMN`` (nullable), so older reporting tables keep their rows.
     """
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # CREATE ... IF NOT EXISTS is not safe against a concurrent create (two
-            # first loads of a backfill): serialise the DDL until this transaction ends
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.reporting_ddl'))")
-            )
+        ddl_lock(conn)
         prefix = schema_prefix(conn, schema)
         # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
         # schema exists: a least-privilege pipeline role only checks for it

@@ -30,7 +30,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from replenishment.config import PROJECT_ROOT
-from replenishment.db import SQL_DIR, run_script, schema_prefix, split_statements, sql_text
+from replenishment.db import (
+    SQL_DIR,
+    ddl_lock,
+    run_script,
+    schema_prefix,
+    split_statements,
+    sql_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,6 @@ END_MARKER = "<!-- data-dictionary:end -->"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CREATE_VIEW = re.compile(r"^CREATE\s+OR\s+REPLACE\s+VIEW\s+([\w.]+)\s+AS\s", re.I)
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS\s+(\w+)\s*\((.*)\)\s*$", re.S | re.I)
-#: Serialises view replacement between concurrent loads (PostgreSQL advisory lock key).
-_VIEWS_LOCK_KEY = 0x5245504F5254  # "REPORT"
 #: How long replacing a view may wait for BI queries holding it before it is skipped.
 VIEW_LOCK_TIMEOUT = "5s"
 
@@ -137,10 +142,10 @@ def create_views(conn: Connection, reporting_prefix: str) -> list[str]:
     previous definition (logged), so a long dashboard query never blocks a load.
     On SQLite each view is dropped and created again.
     """
-    run_script(conn, "create_simulation_tables.sql", reporting=reporting_prefix)
     created = []
+    ddl_lock(conn)  # two loads at once (a backfill): one creates tables and views, then the other
+    run_script(conn, "create_simulation_tables.sql", reporting=reporting_prefix)
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _VIEWS_LOCK_KEY})
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{VIEW_LOCK_TIMEOUT}'")
         try:
             for name, statement in view_statements(reporting_prefix):

@@ -137,7 +137,7 @@ import sqlalchemy as sa
 from scipy.special import ndtri
 from sqlalchemy.engine import Engine
 
-from replenishment.db import bulk_insert, query_frame, run_script, schema_prefix
+from replenishment.db import bulk_insert, ddl_lock, query_frame, run_script, schema_prefix
 from replenishment.policy import review_days
 
 log = logging.getLogger(__name__)
@@ -1336,6 +1336,7 @@ def write_results(engine: Engine, schema: str, result: SimulationResult) -> dict
     run_id = result.config.key
     written: dict[str, int] = {}
     with engine.begin() as conn:
+        ddl_lock(conn)
         prefix = schema_prefix(conn, schema)
         if prefix:
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")

@@ -303,20 +303,23 @@ def test_two_run_dates_at_once_on_postgres_give_the_rows_of_sequential_runs(pg_w
 
 
 @pytest.mark.postgres
-def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_url):
+def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_warehouse):
     """The first two runs of a backfill load at the same moment into a fresh warehouse."""
-    from replenishment.load import ensure_reporting_tables
+    from replenishment.load import ensure_reporting_tables, publish_views
+    from replenishment.reporting import view_statements
 
     barrier = threading.Barrier(2)
     errors: list[str] = []
 
     def first_load() -> None:
-        engine = make_engine(pg_url)
+        engine = make_engine(pg_warehouse)
         try:
             with engine.connect():
                 pass
             barrier.wait(timeout=30)
+            # what stage_load does before writing rows: tables, then views and comments
             ensure_reporting_tables(engine, "reporting")
+            publish_views(engine, "reporting")
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         finally:
@@ -329,7 +332,12 @@ def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_ur
         t.join(timeout=120)
     assert not errors, errors
     for table in OUTPUT_TABLES:
-        assert raw_output(pg_url, table).empty
+        assert raw_output(pg_warehouse, table).empty
+    engine = make_engine(pg_warehouse)
+    with engine.connect() as conn:
+        for name, _ in view_statements():
+            conn.exec_driver_sql(f"SELECT * FROM reporting.{name} LIMIT 1")
+    engine.dispose()
 
 
 # --------------------------------------------------------------------------- the real scheduler
