@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from replenishment.config import Settings, parse_run_date
+from replenishment.reporting import view_statements
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +53,7 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
             f" vs seasonal-naive {summary['baseline_wape'] if summary['baseline_wape'] is None else round(summary['baseline_wape'], 3)}",
             f"tables demand_forecast, replenishment_orders, forecast_accuracy, "
             f"data_quality_results, pipeline_runs in {where} (schema {schema})",
+            "views for BI tools: " + ", ".join(name for name, _ in view_statements()),
             f"report: {summary.get('report_path') or '-'}",
         ]
     )
