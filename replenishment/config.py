@@ -58,6 +58,10 @@ class Settings:
     data_docs_dir: str = str(DEFAULT_DATA_DIR / "data_docs")
     #: Directory of the per-run HTML reports (``<run_date>.html``).
     report_dir: str = str(DEFAULT_DATA_DIR / "reports")
+    #: Create or replace the BI views (and comments) on every load. The views read
+    #: source tables, so a warehouse whose jobs drop and recreate those tables may
+    #: turn this off and create them with ``python -m replenishment.reporting --create-views``.
+    publish_views: bool = True
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -108,6 +112,15 @@ def _field_type(cls: type, name: str) -> Any:
 
 def _coerce(type_name: Any, value: Any) -> Any:
     kind = str(type_name)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a boolean: {value!r} (use true or false)")
     if kind == "int":
         return int(value)
     if kind == "float":

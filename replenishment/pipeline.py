@@ -274,7 +274,8 @@ def stage_load(
 
     try:
         ensure_reporting_tables(engine, settings.reporting_schema)
-        publish_views(engine, settings.reporting_schema)
+        if settings.publish_views:
+            publish_views(engine, settings.reporting_schema)
         written = load_outputs(
             engine,
             settings.reporting_schema,

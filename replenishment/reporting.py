@@ -324,7 +324,7 @@ def readme_with_dictionary(readme: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m replenishment.reporting [--write-readme | --check] [--readme PATH]``."""
+    """``python -m replenishment.reporting [--write-readme | --check | --create-views --url URL]``."""
     parser = argparse.ArgumentParser(
         prog="python -m replenishment.reporting",
         description="The data dictionary of the reporting tables and views "
@@ -337,8 +337,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     action.add_argument(
         "--check", action="store_true", help="exit 1 when the README's data dictionary is stale"
     )
+    action.add_argument(
+        "--create-views",
+        action="store_true",
+        help="create the reporting tables if missing, the views and the comments in --url "
+        "(what every load does unless publish_views is off)",
+    )
+    parser.add_argument("--url", help="SQLAlchemy URL of the warehouse (--create-views)")
+    parser.add_argument("--schema", default="reporting", help="reporting schema (--create-views)")
     parser.add_argument("--readme", type=Path, default=README, help="default: %(default)s")
     args = parser.parse_args(argv)
+    if args.create_views:
+        if not args.url:
+            parser.error("--create-views needs --url")
+        return _create_views_command(args.url, args.schema)
     if not (args.write_readme or args.check):
         sys.stdout.write(data_dictionary_markdown())
         return 0
@@ -363,6 +375,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.readme}: data dictionary written")
     else:
         print(f"{args.readme}: data dictionary already up to date")
+    return 0
+
+
+def _create_views_command(url: str, schema: str) -> int:
+    from replenishment.db import make_engine
+    from replenishment.load import ensure_reporting_tables, publish_views
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    engine = make_engine(url)
+    try:
+        ensure_reporting_tables(engine, schema)
+        created = publish_views(engine, schema)
+    finally:
+        engine.dispose()
+    print(f"views: {', '.join(created) or 'none replaced (in use)'}")
     return 0
 
 

@@ -27,6 +27,15 @@ def test_invalid_settings_are_refused(bad):
         Settings.load(bad, env={})
 
 
+def test_booleans_from_the_environment_and_options():
+    assert Settings.load(env={}).publish_views is True
+    for text, want in (("false", False), ("0", False), ("True", True), ("yes", True)):
+        assert Settings.load(env={"REPLENISHMENT_PUBLISH_VIEWS": text}).publish_views is want
+    assert Settings.load({"publish_views": False}, env={}).publish_views is False
+    with pytest.raises(ValueError, match="not a boolean"):
+        Settings.load({"publish_views": "maybe"}, env={})
+
+
 def test_parse_run_date():
     assert parse_run_date("2026-07-01T00:00:00+00:00") == dt.date(2026, 7, 1)
     assert parse_run_date(dt.datetime(2026, 7, 1, 5)) == dt.date(2026, 7, 1)

@@ -231,6 +231,24 @@ def test_views_on_sqlite_after_two_runs(sqlite_warehouse, tmp_path):
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def test_views_can_be_left_to_the_warehouse_team(sqlite_warehouse, tmp_path, capsys):
+    def views() -> set[str]:
+        engine = make_engine(sqlite_warehouse)
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_view_names())
+        engine.dispose()
+        return names
+
+    settings = Settings.load(
+        {**_settings(sqlite_warehouse, tmp_path).as_dict(), "publish_views": False}
+    )
+    run_pipeline(settings, RUN_DATE)
+    assert views() == set()  # the load made none
+    assert reporting.main(["--create-views", "--url", sqlite_warehouse]) == 0
+    assert views() == {name for name, _ in reporting.view_statements()}
+    assert "v_latest_orders" in capsys.readouterr().out
+
+
 def _comments(conn: sa.Connection, schema: str) -> dict[tuple[str, str | None], str | None]:
     rows = conn.execute(
         sa.text(
