@@ -23,6 +23,10 @@ import os
 
 from airflow.sdk import Asset, Param, dag, task
 
+#: Forecast tasks that run at once (all runs of the DAG): a 90-day backfill does not
+#: starve the machine, and each task's worker processes share the cores among them.
+FORECAST_TASKS_AT_ONCE = 2
+
 REPORTING_ASSETS = [
     Asset(f"replenishment://warehouse/reporting/{name}")
     for name in (
@@ -85,12 +89,13 @@ def replenishment_daily() -> None:
 
         return plan_batches(settings(context), run_date(context))
 
-    @task(max_active_tis_per_dag=2)
+    @task(max_active_tis_per_dag=FORECAST_TASKS_AT_ONCE)
     def forecast(batch: int, **context) -> dict:
         from replenishment.pipeline import stage_forecast
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import forecast_settings, run_date
 
-        return stage_forecast(settings(context), run_date(context), batch)
+        cfg = forecast_settings(context, FORECAST_TASKS_AT_ONCE)
+        return stage_forecast(cfg, run_date(context), batch)
 
     @task
     def replenish(**context) -> dict:
