@@ -92,10 +92,11 @@ def replenishment_daily() -> None:
     @task(max_active_tis_per_dag=FORECAST_TASKS_AT_ONCE)
     def forecast(batch: int, **context) -> dict:
         from replenishment.pipeline import stage_forecast
-        from replenishment_airflow import forecast_settings, run_date
+        from replenishment_airflow import run_date, settings
 
-        cfg = forecast_settings(context, FORECAST_TASKS_AT_ONCE)
-        return stage_forecast(cfg, run_date(context), batch)
+        return stage_forecast(
+            settings(context), run_date(context), batch, tasks_at_once=FORECAST_TASKS_AT_ONCE
+        )
 
     @task
     def replenish(**context) -> dict:

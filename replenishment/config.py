@@ -99,8 +99,10 @@ class Settings:
                 values[key] = _coerce(_field_type(cls, key), value)
         return cls(**values)
 
-    def worker_count(self) -> int:
-        return self.forecast_workers or max(1, os.cpu_count() or 1)
+    def worker_count(self, tasks_at_once: int = 1) -> int:
+        """Forecast worker processes for one of ``tasks_at_once`` forecast tasks running side
+        by side: ``forecast_workers``, or with 0 the cores shared among those tasks."""
+        return self.forecast_workers or max(1, (os.cpu_count() or 1) // max(1, tasks_at_once))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

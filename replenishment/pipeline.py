@@ -132,11 +132,16 @@ def plan_batches(settings: Settings, run_date: dt.date) -> list[int]:
 
 
 def stage_forecast(
-    settings: Settings, run_date: dt.date, batch: int = 0, batches: int | None = None
+    settings: Settings,
+    run_date: dt.date,
+    batch: int = 0,
+    batches: int | None = None,
+    tasks_at_once: int = 1,
 ) -> dict[str, Any]:
     """Forecast batch ``batch`` of ``batches`` (active SKUs dealt round-robin).
 
     ``batches`` defaults to the count :func:`plan_batches` gives for this run.
+    ``tasks_at_once``: forecast tasks that may run side by side (they share the cores).
     """
     from replenishment.forecast import ForecastConfig, forecast_frames
 
@@ -158,7 +163,12 @@ def stage_forecast(
             backtest_every_days=settings.backtest_every_days,
         )
         result = forecast_frames(
-            sku_ids, demand, stockouts, promotions, cfg, workers=settings.worker_count()
+            sku_ids,
+            demand,
+            stockouts,
+            promotions,
+            cfg,
+            workers=settings.worker_count(tasks_at_once),
         )
         result.save(d, f"batch{batch:04d}")
     summary = result.summary

@@ -38,23 +38,6 @@ def settings(context: Any) -> Any:
     return Settings.load({**params, "warehouse_url": warehouse_url()})
 
 
-def forecast_settings(context: Any, tasks_at_once: int) -> Any:
-    """Settings for one of ``tasks_at_once`` forecast tasks that may run side by side.
-
-    ``forecast_workers = 0`` means one worker process per core for a forecast stage;
-    the forecast tasks that run at once share the cores rather than each taking all
-    of them (2 tasks x 2 processes on 2 cores would only add context switches).
-    """
-    import dataclasses
-    import os
-
-    base = settings(context)
-    if base.forecast_workers:
-        return base
-    share = max(1, (os.cpu_count() or 1) // max(1, tasks_at_once))
-    return dataclasses.replace(base, forecast_workers=share)
-
-
 def run_type(context: Any) -> str:
     dag_run = context.get("dag_run")
     value = getattr(dag_run, "run_type", None) or "manual"

@@ -71,20 +71,3 @@ def test_parse_is_cheap_and_imports_nothing_heavy():
     result = json.loads(out.strip().splitlines()[-1])
     assert result["heavy"] == []
     assert result["seconds"] < 1.0
-
-
-def test_forecast_tasks_share_the_cores(monkeypatch):
-    monkeypatch.syspath_prepend(str(DAGS))
-    import replenishment_airflow as glue
-    from replenishment.config import Settings
-
-    def settings_with(workers: int):
-        return lambda _context: Settings.load({"forecast_workers": workers}, env={})
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(glue, "settings", settings_with(0))  # 0: one process per core
-    assert glue.forecast_settings({}, 2).forecast_workers == 4
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert glue.forecast_settings({}, 2).forecast_workers == 1
-    monkeypatch.setattr(glue, "settings", settings_with(3))  # a number given is kept
-    assert glue.forecast_settings({}, 2).forecast_workers == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_booleans_from_the_environment_and_options():
     assert Settings.load({"publish_views": False}, env={}).publish_views is False
     with pytest.raises(ValueError, match="not a boolean"):
         Settings.load({"publish_views": "maybe"}, env={})
+
+
+def test_forecast_tasks_share_the_cores(monkeypatch):
+    def settings_with(workers: int) -> Settings:
+        return Settings.load({"forecast_workers": workers}, env={})
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert settings_with(0).worker_count() == 8  # 0: one process per core
+    assert settings_with(0).worker_count(tasks_at_once=2) == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert settings_with(0).worker_count(tasks_at_once=2) == 1
+    assert settings_with(3).worker_count(tasks_at_once=2) == 3  # a number given is kept
 
 
 def test_parse_run_date():
