@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 from replenishment.config import Settings, parse_run_date
-from replenishment.reporting import view_statements
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +37,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     """A short human summary of a finished run."""
+    from replenishment.reporting import view_statements
+
     where = settings.warehouse_url.split("@")[-1]
     schema = (
         settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"

@@ -47,8 +47,6 @@ VENV="${REPLENISHMENT_VENV:-$ROOT/.venv}"
 HOME_DIR="${AIRFLOW_LOCAL_HOME:-$ROOT/.airflow-local}"
 RUN_DIR="$HOME_DIR/run"
 SAVED="$RUN_DIR/topology.env"
-SETTINGS=(AIRFLOW_LOCAL_EXECUTOR AIRFLOW_LOCAL_WORKERS AIRFLOW_LOCAL_WORKER_CONCURRENCY
-          AIRFLOW_LOCAL_BROKER_URL AIRFLOW_LOCAL_DB_URL AIRFLOW_LOCAL_PORT AIRFLOW_LOCAL_TRIGGERER)
 
 # settings given in the environment win over the saved ones, which win over the defaults
 if [[ -f "$SAVED" ]]; then
@@ -77,18 +75,16 @@ fi
 
 save_settings() {
   mkdir -p "$RUN_DIR"
-  (umask 077
-   for key in "${SETTINGS[@]}"; do
-     case "$key" in
-       AIRFLOW_LOCAL_EXECUTOR) echo "$key=$EXECUTOR" ;;
-       AIRFLOW_LOCAL_WORKERS) echo "$key=$WORKERS" ;;
-       AIRFLOW_LOCAL_WORKER_CONCURRENCY) echo "$key=$CONCURRENCY" ;;
-       AIRFLOW_LOCAL_BROKER_URL) echo "$key=$BROKER_URL" ;;
-       AIRFLOW_LOCAL_DB_URL) echo "$key=$DB_URL" ;;
-       AIRFLOW_LOCAL_PORT) echo "$key=$PORT" ;;
-       AIRFLOW_LOCAL_TRIGGERER) echo "$key=$TRIGGERER" ;;
-     esac
-   done >"$SAVED")
+  (umask 077; cat >"$SAVED" <<SETTINGS
+AIRFLOW_LOCAL_EXECUTOR=$EXECUTOR
+AIRFLOW_LOCAL_WORKERS=$WORKERS
+AIRFLOW_LOCAL_WORKER_CONCURRENCY=$CONCURRENCY
+AIRFLOW_LOCAL_BROKER_URL=$BROKER_URL
+AIRFLOW_LOCAL_DB_URL=$DB_URL
+AIRFLOW_LOCAL_PORT=$PORT
+AIRFLOW_LOCAL_TRIGGERER=$TRIGGERER
+SETTINGS
+  )
 }
 
 local_env() {
@@ -259,12 +255,13 @@ start_named() {
 }
 
 stop_order() {
-  # the scheduler first, so that it launches no new task while the others stop
+  # the scheduler first, so that it launches no new task while the others stop; the
+  # api-server last, so that tasks still finishing can report their state
   local name
-  for name in scheduler triggerer dag-processor "${COMPONENTS[@]}"; do
-    [[ "$name" == api-server ]] && continue
-    echo "$name"
-  done | awk '!seen[$0]++'
+  echo scheduler
+  for name in "${COMPONENTS[@]}"; do
+    [[ "$name" != scheduler && "$name" != api-server ]] && echo "$name"
+  done
   echo api-server
 }
 

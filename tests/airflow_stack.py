@@ -307,8 +307,22 @@ class AirflowStack:
         while time.monotonic() < deadline:
             if ready():
                 return
+            dead = self.dead_components()
+            assert not dead, f"components exited while waiting for {what}: {dead}"
             time.sleep(every)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def dead_components(self) -> list[str]:
+        """Components the script started and did not stop or kill, whose process is gone."""
+        dead = []
+        for path in self.run_dir.glob("*.pid"):
+            if path.name.endswith(".celery.pid"):
+                continue  # Celery's own pid file of a worker; the script's is <name>.pid
+            try:
+                os.kill(int(path.read_text()), 0)
+            except (ProcessLookupError, ValueError):
+                dead.append(path.stem)
+        return sorted(dead)
 
     def task_log(self, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> Path:
         folder = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
