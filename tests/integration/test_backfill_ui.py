@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,27 +48,20 @@ def sync_api():
 
 @pytest.fixture
 def stack(sync_api, pg_warehouse: str, tmp_path: Path) -> Iterator[AirflowStack]:
-    """The LocalExecutor topology, its api-server answering and its user's password written."""
+    """The LocalExecutor topology (its api-server up), its user's password written."""
     settings = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin"}
     with start_stack(pg_warehouse, tmp_path, settings=settings) as running:
         with running.reporting_failures():
-            running.wait(lambda: _api_ready(running), 180, "the api-server to answer")
+            # the script's start waited for the api-server; its users' passwords follow
+            running.wait(
+                lambda: _passwords(running).exists(), 180, "the api-server to write the passwords"
+            )
         yield running
 
 
 def _passwords(stack: AirflowStack) -> Path:
     # SimpleAuthManager writes a password per user of [core] simple_auth_manager_users
     return stack.home / "simple_auth_manager_passwords.json.generated"
-
-
-def _api_ready(stack: AirflowStack) -> bool:
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{stack.port}/api/v2/monitor/health", timeout=5
-        ) as r:
-            return r.status == 200 and _passwords(stack).exists()
-    except OSError:
-        return False
 
 
 def expect(locator):
