@@ -35,6 +35,8 @@ class Extract:
     on_hand: sku_id, snapshot_date, on_hand (latest snapshot before D).
     on_order: sku_id, on_order, open_purchase_orders.
     lead_times: sku_id, order_date, received_date of received purchase orders.
+    purchase_orders: sku_id, order_date, expected_date, received_date (NaT while still
+        open on D) of the orders placed in the look-back window, for learning lead times.
     """
 
     sku: pd.DataFrame
@@ -44,6 +46,7 @@ class Extract:
     on_hand: pd.DataFrame
     on_order: pd.DataFrame
     lead_times: pd.DataFrame
+    purchase_orders: pd.DataFrame
 
     def save(self, directory: Path) -> None:
         """Write every frame as Parquet into ``directory``."""
@@ -96,20 +99,45 @@ def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
         lead_times = query_frame(
             conn, "extract_lead_times.sql", params, parse_dates=["order_date", "received_date"]
         )
-    sku["sku_id"] = sku["sku_id"].astype(str)
-    sku["active"] = sku["active"].map(_truthy).astype(bool)
-    for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
-        sku[col] = pd.to_numeric(sku[col]).astype("int64")
-    for col in ("unit_cost", "service_level", "holding_cost_rate", "order_cost"):
-        sku[col] = pd.to_numeric(sku[col]).astype("float64")
+        purchase_orders = query_frame(
+            conn,
+            "extract_purchase_orders.sql",
+            params,
+            parse_dates=["order_date", "expected_date", "received_date"],
+        )
+    sku = typed_sku_master(sku)
     demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
     on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
     on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
-    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times):
+    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders):
         frame["sku_id"] = frame["sku_id"].astype(str)
-    result = Extract(sku, demand, promotions, stockouts, on_hand, on_order, lead_times)
+    result = Extract(
+        sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders
+    )
     log.info("extract for %s: %s", run_date, result.counts())
     return result
+
+
+def typed_sku_master(sku: pd.DataFrame) -> pd.DataFrame:
+    """The SKU master with the contract's types: sku_id text, active bool, pack_size and
+    moq whole units, lead and review times (days, fractional allowed) and the cost and
+    service columns float."""
+    sku = sku.copy()
+    sku["sku_id"] = sku["sku_id"].astype(str)
+    sku["active"] = sku["active"].map(_truthy).astype(bool)
+    for col in ("pack_size", "moq"):
+        sku[col] = pd.to_numeric(sku[col]).astype("int64")
+    # lead and review times may be fractional (7.9 days is not 7)
+    for col in (
+        "lead_time_days",
+        "review_period_days",
+        "unit_cost",
+        "service_level",
+        "holding_cost_rate",
+        "order_cost",
+    ):
+        sku[col] = pd.to_numeric(sku[col]).astype("float64")
+    return sku
 
 
 def _truthy(value: object) -> bool:

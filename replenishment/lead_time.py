@@ -21,7 +21,7 @@ w_i
     as much as today's (default half-life 90 days), so a supplier that has started to
     deliver late moves the estimate within weeks, not years.
 k
-    ``prior_receipts``: the weight of the planned value, in receipts (default 4).
+    ``prior_receipts``: the weight of the planned value, in receipts (default 3).
 
 Estimate (a conjugate-style shrinkage: the planned value acts as ``k`` receipts of
 age 0, in the manner of a normal prior with known variance; see Gelman et al.,
@@ -35,7 +35,7 @@ average of prior and data)::
 with ``cv_p`` (default 0.15) the spread assumed for a planned value no receipt has
 confirmed. The prior's share ``k / (k + W)`` names the source: ``planned`` without any
 evidence, ``measured`` when the prior's share is below ``measured_below`` (0.25: more
-than 12 fresh receipts' worth of evidence), ``blended`` in between. ``lead_time_bias_days``
+than 9 fresh receipts' worth of evidence), ``blended`` in between. ``lead_time_bias_days``
 is the weighted mean of ``L_i - planned_i`` (``planned_i = expected_date - order_date``
 of the order itself, else L_p): how late the supplier is against what was promised.
 
@@ -52,9 +52,9 @@ of the order itself, else L_p): how late the supplier is against what was promis
 >>> a["lead_time_source"], int(a["lead_time_receipts"]), int(a["lead_time_late_open"])
 ('blended', 3, 1)
 >>> round(float(a["lead_time_used_days"]), 2), round(float(a["lead_time_bias_days"]), 2)
-(8.46, 3.32)
+(8.7, 3.32)
 >>> describe(a)
-'supplier 3.3 days late on average over 3 receipts and 1 overdue order; lead time 8.5 days used (planned 7, blended)'
+'supplier 3.3 days late on average over 3 receipts and 1 overdue order; lead time 8.7 days used (planned 7, blended)'
 >>> b["lead_time_source"], float(b["lead_time_used_days"]), describe(b)
 ('planned', 5.0, 'lead time 5 days planned (no receipts yet)')
 """
@@ -67,6 +67,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from replenishment.frames import sample, to_naive_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class LeadTimeRule:
     measured_below: the source is "measured" when the prior's share k / (k + W) is below this.
     """
 
-    prior_receipts: float = 4.0
+    prior_receipts: float = 3.0
     half_life_days: float = 90.0
     prior_cv: float = 0.15
     measured_below: float = 0.25
@@ -112,10 +114,7 @@ def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 
 def _naive(values: pd.Series) -> pd.Series:
-    converted = pd.to_datetime(values, errors="coerce")
-    if getattr(converted.dt, "tz", None) is not None:
-        converted = converted.dt.tz_convert("UTC").dt.tz_localize(None)
-    return converted.astype("datetime64[ns]")
+    return to_naive_datetime(values).astype("datetime64[ns]")
 
 
 def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.DataFrame:
@@ -251,3 +250,53 @@ def describe(row: pd.Series) -> str:
 
 def _num(x: float) -> str:
     return f"{x:.0f}" if abs(x - round(x)) < 0.05 else f"{x:.1f}"
+
+
+def lead_time_stats(purchase_orders: pd.DataFrame, min_samples: int = 5) -> pd.DataFrame:
+    """Measured supplier lead times per SKU from received purchase orders.
+
+    purchase_orders: columns sku_id, order_date, received_date (dates, datetimes or ISO
+    strings); only received orders should be passed. The lead time of a PO is
+    ``received_date - order_date`` in days (fractional if the inputs carry times).
+    Rows without a received date are ignored; rows received before they were ordered
+    are dropped with a warning.
+
+    Returns one row per sku_id (sorted) with ``lead_time_mean_days``,
+    ``lead_time_std_days`` (sample std, ddof=1, NaN for SKUs with fewer than
+    ``min_samples`` receipts) and ``lead_time_samples`` (int).
+    """
+    missing = [c for c in ("sku_id", "order_date", "received_date") if c not in purchase_orders]
+    if missing:
+        raise ValueError(f"purchase_orders: missing columns {missing}")
+    ordered = to_naive_datetime(purchase_orders["order_date"])
+    received = to_naive_datetime(purchase_orders["received_date"])
+    days = (received - ordered) / pd.Timedelta(days=1)
+    negative = days < 0
+    if negative.any():
+        bad = purchase_orders.loc[negative, "sku_id"].astype(str).unique()
+        logger.warning(
+            "purchase_orders: %d received rows with received_date < order_date ignored (%s)",
+            int(negative.sum()),
+            sample(bad),
+        )
+    keep = days.notna() & ~negative
+    frame = pd.DataFrame(
+        {"sku_id": purchase_orders.loc[keep, "sku_id"], "lead_time": days[keep].astype(float)}
+    )
+    stats = (
+        frame.groupby("sku_id", sort=True)["lead_time"]
+        .agg(["mean", "std", "size"])
+        .reset_index()
+        .rename(
+            columns={
+                "mean": "lead_time_mean_days",
+                "std": "lead_time_std_days",
+                "size": "lead_time_samples",
+            }
+        )
+    )
+    stats["lead_time_samples"] = stats["lead_time_samples"].astype("int64")
+    stats["lead_time_mean_days"] = stats["lead_time_mean_days"].astype(float)
+    stats["lead_time_std_days"] = stats["lead_time_std_days"].astype(float)
+    stats.loc[stats["lead_time_samples"] < min_samples, "lead_time_std_days"] = np.nan
+    return stats[["sku_id", "lead_time_mean_days", "lead_time_std_days", "lead_time_samples"]]

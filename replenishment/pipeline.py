@@ -194,14 +194,14 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     """Turn the forecasts into order recommendations and check the outputs."""
     from replenishment.extract import Extract
     from replenishment.forecast import calibrate
-    from replenishment.policy import compute_orders, lead_time_stats
+    from replenishment.forecast_error import ErrorProfile
+    from replenishment.policy import plan_orders
     from replenishment.validate import validate_outputs
 
     d = staging_dir(settings, run_date)
     with _timed(settings, run_date, "replenish"):
         sku = Extract.read(d, "sku")
         on_hand, on_order = Extract.read(d, "on_hand"), Extract.read(d, "on_order")
-        lead_times = Extract.read(d, "lead_times")
         result = calibrate(_forecast_results(settings, run_date), settings.interval_width)
         result.save(d, "calibrated")
         active = sku[sku["active"]].copy()
@@ -210,18 +210,20 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
             raise StageError(f"{len(missing)} active SKUs have no forecast, e.g. {missing[:5]}")
         position = active[["sku_id"]].merge(on_hand[["sku_id", "on_hand"]], how="left")
         position = position.merge(on_order[["sku_id", "on_order"]], how="left")
-        position = position.fillna({"on_hand": 0.0, "on_order": 0.0})
-        position["backorders"] = 0.0
-        lead = lead_time_stats(lead_times)
-        params = active.merge(result.summary[["sku_id", "sigma_daily", "model"]], on="sku_id")
-        params = params.merge(lead[["sku_id", "lead_time_std_days"]], on="sku_id", how="left")
-        orders = compute_orders(
+        position = position.fillna({"on_order": 0.0})  # no snapshot: on_hand stays missing
+        errors = ErrorProfile.measure(
+            result.backtest_errors, result.summary.set_index("sku_id")["sigma_daily"]
+        )
+        orders = plan_orders(
+            active,
+            result.summary,
             result.forecast[["sku_id", "forecast_date", "yhat"]],
             position,
-            params,
+            Extract.read(d, "purchase_orders"),
             run_date,
             policy=settings.policy,
             service_target=settings.service_target,
+            errors=errors,
         )
         check = validate_outputs(
             result.forecast, orders, active["sku_id"].tolist(), run_date, settings.horizon_days
@@ -231,7 +233,12 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
             raise StageError(f"output checks failed, nothing loaded:\n{lines}")
         orders.to_parquet(d / "orders.parquet", index=False)
     placed = orders[orders["order_qty"] > 0]
-    return {"skus": len(orders), "orders": len(placed), "value": float(placed["order_value"].sum())}
+    return {
+        "skus": len(orders),
+        "orders": len(placed),
+        "value": float(placed["order_value"].sum()),
+        "skus_without_on_hand": int(position["on_hand"].isna().sum()),
+    }
 
 
 def stage_load(

@@ -1,0 +1,122 @@
+"""Lead times learned from receipts: shrinkage to the planned value, recency, late evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replenishment.lead_time import LeadTimeRule, estimate_lead_times, lead_time_evidence
+from replenishment.order_reasons import OrderFacts, reasons
+
+D = dt.date(2026, 7, 1)
+
+
+def _orders(sku: str, order_days_ago: list[int], leads: list[float | None], promised: int):
+    ordered = [pd.Timestamp(D) - pd.Timedelta(days=a) for a in order_days_ago]
+    return pd.DataFrame(
+        {
+            "sku_id": sku,
+            "order_date": ordered,
+            "expected_date": [o + pd.Timedelta(days=promised) for o in ordered],
+            "received_date": [
+                (o + pd.Timedelta(days=x)) if x is not None else pd.NaT
+                for o, x in zip(ordered, leads, strict=True)
+            ],
+        }
+    )
+
+
+def _planned(**leads: float) -> pd.DataFrame:
+    return pd.DataFrame({"sku_id": list(leads), "lead_time_days": list(leads.values())})
+
+
+def test_without_receipts_the_planned_lead_time_is_used() -> None:
+    est = estimate_lead_times(_planned(A=7.0), _orders("B", [30], [9], 7), D).iloc[0]
+    assert est["lead_time_source"] == "planned"
+    assert est["lead_time_used_days"] == 7.0
+    assert est["lead_time_receipts"] == 0
+    assert np.isnan(est["lead_time_bias_days"])
+
+
+def test_a_supplier_three_days_late_is_learned_from_24_receipts() -> None:
+    ages = list(range(200, 8, -8))  # 24 orders, one every 8 days
+    po = _orders("A", ages, [10.0] * len(ages), 7)
+    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    assert est["lead_time_source"] == "measured"
+    assert est["lead_time_receipts"] == 24
+    # the planned value keeps the prior's weight k / (k + W): a little below 10
+    assert 9.3 < est["lead_time_used_days"] < 10.0
+    assert est["lead_time_bias_days"] == pytest.approx(3.0)
+    assert est["lead_time_used_days"] > 7.0 + 0.75 * 3.0
+
+
+def test_few_receipts_are_blended_with_the_plan() -> None:
+    po = _orders("A", [40, 20], [12.0, 12.0], 8)
+    est = estimate_lead_times(_planned(A=8.0), po, D).iloc[0]
+    assert est["lead_time_source"] == "blended"
+    assert 8.0 < est["lead_time_used_days"] < 12.0
+
+
+def test_recent_receipts_weigh_more_than_old_ones() -> None:
+    old = _orders("A", list(range(700, 300, -20)), [7.0] * 20, 7)
+    new = _orders("A", list(range(60, 0, -10)), [12.0] * 6, 7)
+    po = pd.concat([old, new], ignore_index=True)
+    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    plain_mean = (20 * 7 + 6 * 12) / 26  # 8.15
+    assert est["lead_time_used_days"] > plain_mean + 1.0
+    fast = estimate_lead_times(_planned(A=7.0), po, D, LeadTimeRule(half_life_days=10_000))
+    assert fast.iloc[0]["lead_time_used_days"] == pytest.approx(
+        (4 * 7 + 20 * 7 + 6 * 12) / 30, rel=0.01
+    )
+
+
+def test_open_orders_past_their_expected_date_are_late_evidence() -> None:
+    po = _orders("A", [20, 3], [None, None], 7)  # one overdue by 13 days, one not yet due
+    evidence = lead_time_evidence(po, D)
+    assert evidence["late_open"].tolist() == [True]
+    assert evidence["lead_days"].tolist() == [20.0]
+    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    assert est["lead_time_late_open"] == 1 and est["lead_time_receipts"] == 0
+    assert est["lead_time_used_days"] > 7.0
+
+
+def test_receipts_on_or_after_the_run_date_are_not_known_yet() -> None:
+    po = _orders("A", [5], [5.0], 3)  # received on D itself
+    evidence = lead_time_evidence(po, D)
+    # not received before D and past its expected date (D - 2): late evidence of 5 days
+    assert evidence["late_open"].tolist() == [True]
+    assert evidence["lead_days"].tolist() == [5.0]
+
+
+def test_the_reason_names_the_late_supplier() -> None:
+    ages = list(range(200, 8, -8))
+    est = estimate_lead_times(_planned(A=7.0), _orders("A", ages, [10.0] * 24, 7), D)
+    one = np.array([1.0])
+    facts = OrderFacts(
+        skus=np.array(["A"], dtype=object),
+        run_date=D,
+        periodic=np.array([True]),
+        reviewed=np.array([True]),
+        review=one * 7,
+        pack=one,
+        position=one * 5,
+        reorder_point=one * 50,
+        raw_need=one * 45,
+        packed_need=one * 45.8,
+        order_qty=one * 46,
+        lots=one * 0,
+        lot=one,
+        lot_from_eoq=one,
+        eoq_units=one,
+        moq=one * 0,
+        lead_std_unknown=np.array([False]),
+        on_hand_missing=np.array([True]),
+        lead_times=est,
+    )
+    text = reasons(facts)[0]
+    assert "supplier 3.0 days late on average over 24 receipts" in text
+    assert "pack rounding" not in text  # a pack of one: rounding to units is no news
+    assert "no inventory snapshot before 2026-07-01" in text
