@@ -69,6 +69,7 @@ _PLANNER_ALPHA = 0.05
 #: The planner orders at most this many days of demand beyond the reorder point (caps the EOQ).
 _MAX_CYCLE_DAYS = 14.0
 _PO_CANCEL_SHARE = 0.02
+_LATE_SUPPLIER_DAYS = 2  # days a late supplier adds to every order
 _RETURNED_SHARE = 0.02
 _CANCELLED_LINE_PER_CELL = 0.055  # ~3 % of all lines once sales are split into ~1.9 lines
 _NEW_ORDER_SHARE = 0.55  # a sales line starts a new customer order with this probability
@@ -737,9 +738,10 @@ def _simulate_block(
         qty = np.maximum(qty, moq[rows]).astype(np.int64)
         planned = c["lead_time_days"][rows]
         noise = np.round(rng.normal(0.0, 0.1 * planned))
-        delay = np.where(
-            late[rows] & (rng.random(rows.size) < 0.5), np.ceil(rng.exponential(0.4 * planned)), 0
-        )
+        # a late supplier is 2 days late on every order, and on half of them later still
+        # (exponential, mean 40 % of the planned lead time): about 3-5 days on average
+        extra = np.where(rng.random(rows.size) < 0.5, np.ceil(rng.exponential(0.4 * planned)), 0)
+        delay = np.where(late[rows], _LATE_SUPPLIER_DAYS + extra, 0)
         arrive = t + np.maximum(1, planned + noise + delay).astype(np.int64)
         in_window = arrive < n_days
         until = np.where(in_window, blocked[rows, np.minimum(arrive, n_days - 1)], -1)
