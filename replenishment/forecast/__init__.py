@@ -1,0 +1,108 @@
+"""Forecast: daily demand per SKU for the run's horizon.
+
+Each SKU is routed by its demand pattern (Syntetos-Boylan classes over the last
+year of history):
+
+- smooth / erratic (ADI < 1.32): Prophet with weekly and (given two years of
+  history) yearly seasonality, the country's public holidays and a 0/1
+  promotion regressor whose future values come from the planned promotions;
+  multiplicative seasonality, so the promotion coefficient is the relative uplift.
+- intermittent / lumpy (ADI >= 1.32): Croston's method with the Syntetos-Boylan
+  bias correction (SBA), a flat rate in units/day.
+- short history (fewer than ``min_history_days`` observed days): the mean of
+  the last 28 observed days ("moving_average").
+- no sales at all: zero ("no_history").
+
+Days that ended with nothing on hand are censored: their sales are not demand,
+so they are left out of every fit (NaN for Prophet, dropped elsewhere).
+
+Error spread: ``sigma_daily`` is the root mean squared error of a holdout
+backtest on the last ``backtest_days`` days before the run date (forecasts made
+only from the data before the holdout), or the in-sample residual standard
+deviation when the history is too short for a backtest. yhat_lower/yhat_upper
+are yhat -/+ z * sigma_daily for the central ``interval_width`` (clipped at 0).
+
+A SKU whose model raises (a Stan error, a degenerate series) falls back to the
+seasonal-naive forecast, is flagged ``failed`` and never stops the others.
+
+Modules, each importing only those above it: ``config`` (ForecastConfig, ForecastResult),
+``series`` (SkuSeries, build_series), ``classify`` (classes, routing table ROUTES),
+``models`` (the Model interface, the registry and the models), ``errors`` (backtest error
+measures), ``runner`` (one process: route, fit, fall back, assemble), ``calibrate``
+(spread of the SKUs not backtested), ``workers`` (forecast_frames, subprocesses).
+This package re-exports what the rest of the project uses.
+"""
+
+from replenishment.forecast.calibrate import MIN_CALIBRATION_SKUS, calibrate
+from replenishment.forecast.classify import (
+    ADI_CUTOFF,
+    CLASS_WINDOW_DAYS,
+    CV2_CUTOFF,
+    FALLBACK_MODEL,
+    ROUTES,
+    candidates,
+    classify,
+    model_for_class,
+)
+from replenishment.forecast.config import (
+    ACCURACY_COLUMNS,
+    BACKTEST_ERROR_COLUMNS,
+    FORECAST_COLUMNS,
+    SUMMARY_COLUMNS,
+    ForecastConfig,
+    ForecastResult,
+)
+from replenishment.forecast.models import (
+    MA_WINDOW_DAYS,
+    MODELS,
+    SBA_ALPHA,
+    YEARLY_MIN_DAYS,
+    Model,
+    ModelContext,
+    Prediction,
+    _ProphetModel,
+    moving_average,
+    register,
+    sba,
+    seasonal_naive,
+)
+from replenishment.forecast.runner import forecast_series, forecast_skus, holidays_frame
+from replenishment.forecast.series import SkuSeries, build_series
+from replenishment.forecast.workers import forecast_frames
+
+__all__ = [
+    "ACCURACY_COLUMNS",
+    "ADI_CUTOFF",
+    "BACKTEST_ERROR_COLUMNS",
+    "CLASS_WINDOW_DAYS",
+    "CV2_CUTOFF",
+    "FALLBACK_MODEL",
+    "FORECAST_COLUMNS",
+    "MA_WINDOW_DAYS",
+    "MIN_CALIBRATION_SKUS",
+    "MODELS",
+    "ROUTES",
+    "SBA_ALPHA",
+    "SUMMARY_COLUMNS",
+    "YEARLY_MIN_DAYS",
+    "ForecastConfig",
+    "ForecastResult",
+    "Model",
+    "ModelContext",
+    "Prediction",
+    "SkuSeries",
+    "_ProphetModel",
+    "build_series",
+    "calibrate",
+    "candidates",
+    "classify",
+    "forecast_frames",
+    "forecast_series",
+    "forecast_skus",
+    "holidays_frame",
+    "model_for_class",
+    "moving_average",
+    "register",
+    "sba",
+    "seasonal_naive",
+]

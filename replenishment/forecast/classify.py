@@ -1,0 +1,73 @@
+"""Demand classes and the routing table: which models a SKU of each class is given.
+
+Lives here: the Syntetos-Boylan classification of a daily series (:func:`classify`) and
+:data:`ROUTES`, demand class -> ordered candidate model names (the first that does not
+fail forecasts the SKU; :data:`FALLBACK_MODEL` after them all).
+May import: numpy. Models are named here, not imported (see :mod:`.models`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from replenishment.forecast.series import FloatArray
+
+#: Syntetos-Boylan cut-offs: average inter-demand interval (days) and squared
+#: coefficient of variation of the demand sizes (Syntetos, Boylan & Croston 2005).
+ADI_CUTOFF = 1.32
+CV2_CUTOFF = 0.49
+#: Days of the most recent history the class is measured on.
+CLASS_WINDOW_DAYS = 365
+
+#: demand class -> candidate models, tried in order. A new model is a class in
+#: :mod:`.models` plus its name here.
+ROUTES: dict[str, tuple[str, ...]] = {
+    "smooth": ("prophet",),
+    "erratic": ("prophet",),
+    "intermittent": ("sba",),
+    "lumpy": ("sba",),
+    "short": ("moving_average",),
+    "none": ("no_history",),
+}
+#: Model used when every candidate of a SKU raised (or gave non-finite forecasts).
+FALLBACK_MODEL = "seasonal_naive"
+
+
+def classify(y: FloatArray, min_history_days: int) -> tuple[str, float, float]:
+    """Syntetos-Boylan class of a daily series (NaN = censored) over its last year.
+
+    Returns (class, ADI, CV²): ADI is observed days per day with demand, CV² the
+    squared coefficient of variation of the non-zero demand sizes. Classes:
+    smooth (ADI < 1.32, CV² < 0.49), erratic (ADI < 1.32), intermittent
+    (CV² < 0.49), lumpy; "short" below ``min_history_days`` observed days and
+    "none" without any sale.
+
+    >>> classify(np.tile([0.0, 0.0, 0.0, 4.0], 50), 56)
+    ('intermittent', 4.0, 0.0)
+    """
+    observed = y[~np.isnan(y)]
+    if observed.size == 0 or observed.sum() <= 0:
+        return "none", math.nan, math.nan
+    recent = y[-CLASS_WINDOW_DAYS:]
+    recent = recent[~np.isnan(recent)]
+    nonzero = recent[recent > 0]
+    adi = recent.size / nonzero.size if nonzero.size else math.inf
+    cv2 = float(np.var(nonzero) / np.mean(nonzero) ** 2) if nonzero.size > 1 else 0.0
+    if observed.size < min_history_days:
+        return "short", adi, cv2
+    if adi < ADI_CUTOFF:
+        return ("smooth" if cv2 < CV2_CUTOFF else "erratic"), adi, cv2
+    return ("intermittent" if cv2 < CV2_CUTOFF else "lumpy"), adi, cv2
+
+
+def candidates(demand_class: str) -> tuple[str, ...]:
+    """The models tried for ``demand_class``, in order, ending with :data:`FALLBACK_MODEL`."""
+    routed = ROUTES[demand_class]
+    return routed if FALLBACK_MODEL in routed else (*routed, FALLBACK_MODEL)
+
+
+def model_for_class(demand_class: str) -> str:
+    """The first-choice model of ``demand_class``."""
+    return ROUTES[demand_class][0]

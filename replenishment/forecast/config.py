@@ -1,0 +1,181 @@
+"""What a forecast run is told (ForecastConfig) and what it gives back (ForecastResult).
+
+Lives here: the run's settings, the column lists of the result frames, and how a result
+is saved to, loaded from and concatenated across the staging directory's files.
+May import: :mod:`replenishment.config` (the Settings the config is built from), pandas.
+Nothing else of the forecast package imports into this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from replenishment.config import Settings
+
+FORECAST_COLUMNS = [
+    "sku_id",
+    "forecast_date",
+    "yhat",
+    "yhat_lower",
+    "yhat_upper",
+    "interval_width",
+    "promo",
+    "model",
+]
+ACCURACY_COLUMNS = [
+    "sku_id",
+    "model",
+    "demand_class",
+    "backtest_start",
+    "backtest_days",
+    "actual_units",
+    "wape",
+    "mase",
+    "bias",
+    "baseline_wape",
+    "baseline_mase",
+    "baseline_bias",
+    "beats_baseline",
+]
+SUMMARY_COLUMNS = [
+    "sku_id",
+    "model",
+    "demand_class",
+    "adi",
+    "cv2",
+    "observed_days",
+    "sigma_daily",
+    "in_sample_sigma",
+    "backtest_rmse",
+    "promo_uplift",
+    "failed",
+    "error",
+    "seconds",
+]
+#: One row per backtested SKU and held-out day of the holdout backtest the run made:
+#: h is the 0-based day offset from the backtest cut-off (the first held-out day),
+#: actual the units/day of that day (NaN when censored), forecast the backtest fit's
+#: forecast for it (units/day, >= 0), censored True on a stock-out day (sales there
+#: are not demand, so the day is left out of the error measures).
+BACKTEST_ERROR_COLUMNS = [
+    "sku_id",
+    "model",
+    "demand_class",
+    "h",
+    "forecast_date",
+    "actual",
+    "forecast",
+    "censored",
+]
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What the forecast of one run needs to know (defaults: those of :class:`Settings`).
+
+    horizon_days: days forecast, D .. D+horizon_days-1.
+    holiday_country: ISO code for Prophet's public holidays.
+    interval_width: central probability mass of [yhat_lower, yhat_upper].
+    backtest_days: holdout length for the error spread and accuracy (0 = none).
+    min_history_days: observed days needed before a pattern model is used.
+    backtest_every_days: each SKU is backtested on one run date in this many
+        (a fixed slice of the SKUs each day, by a stable hash of sku_id); 1 = every run.
+    """
+
+    run_date: dt.date
+    horizon_days: int = Settings.horizon_days
+    holiday_country: str = Settings.holiday_country
+    interval_width: float = Settings.interval_width
+    backtest_days: int = Settings.backtest_days
+    min_history_days: int = Settings.min_history_days
+    backtest_every_days: int = Settings.backtest_every_days
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, run_date: dt.date, **own_fields: Any
+    ) -> ForecastConfig:
+        """The config of a run on ``run_date``: each field from the setting of the same name,
+        except ``own_fields`` (fields of this class the caller sets itself, e.g. a backtest's
+        ``backtest_days=0``).
+
+        >>> cfg = ForecastConfig.from_settings(
+        ...     Settings(horizon_days=14), dt.date(2026, 7, 1), backtest_days=0
+        ... )
+        >>> cfg.horizon_days, cfg.backtest_days, cfg.holiday_country
+        (14, 0, 'US')
+        """
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "run_date"]
+        unknown = sorted(set(own_fields) - set(names))
+        if unknown:
+            raise TypeError(f"ForecastConfig has no field(s) {unknown}; fields: {names}")
+        values = {name: getattr(settings, name) for name in names}
+        return cls(run_date=run_date, **{**values, **own_fields})
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["run_date"] = self.run_date.isoformat()
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ForecastConfig:
+        d = json.loads(text)
+        d["run_date"] = dt.date.fromisoformat(d["run_date"])
+        return cls(**d)
+
+
+#: frame of ForecastResult (also its file suffix in the staging directory) -> its columns
+_FRAMES = {
+    "forecast": FORECAST_COLUMNS,
+    "accuracy": ACCURACY_COLUMNS,
+    "summary": SUMMARY_COLUMNS,
+    "backtest_errors": BACKTEST_ERROR_COLUMNS,
+}
+
+
+@dataclass
+class ForecastResult:
+    """forecast: FORECAST_COLUMNS; accuracy: ACCURACY_COLUMNS; summary: SUMMARY_COLUMNS;
+    backtest_errors: BACKTEST_ERROR_COLUMNS (empty when no SKU was backtested)."""
+
+    forecast: pd.DataFrame
+    accuracy: pd.DataFrame
+    summary: pd.DataFrame
+    backtest_errors: pd.DataFrame
+
+    @classmethod
+    def concat(cls, parts: Sequence[ForecastResult]) -> ForecastResult:
+        return cls(
+            **{
+                name: concat_frames([getattr(p, name) for p in parts], columns)
+                for name, columns in _FRAMES.items()
+            }
+        )
+
+    def save(self, directory: Path, stem: str) -> None:
+        """Write each frame to ``<directory>/<stem>.<frame>.parquet``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in _FRAMES:
+            getattr(self, name).to_parquet(directory / f"{stem}.{name}.parquet", index=False)
+
+    @classmethod
+    def load(cls, directory: Path, stem: str) -> ForecastResult:
+        frames = {name: pd.read_parquet(directory / f"{stem}.{name}.parquet") for name in _FRAMES}
+        for name in ("forecast", "backtest_errors"):
+            frames[name]["forecast_date"] = frames[name]["forecast_date"].astype("datetime64[ns]")
+        return cls(**frames)
+
+
+def concat_frames(frames: Sequence[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The non-empty ``frames`` one after the other, in ``columns``; an empty frame if none."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

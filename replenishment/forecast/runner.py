@@ -1,0 +1,308 @@
+"""Forecast orchestration in one process: route, fit, fall back, assemble the frames.
+
+Lives here: the named steps of a SKU's forecast, :func:`plan_series` (class, candidate
+models, backtest holdout), :func:`run_with_fallback` (every SKU's candidates in order,
+all SKUs of one model in one :meth:`~.models.Model.forecast_many` call, then the
+fallback; the ONLY place a failure is counted and a fallback chosen, as statsforecast's
+``fallback_model``), :func:`assemble` (forecast, accuracy, summary and backtest-error
+rows), and :func:`forecast_skus`, which runs them over a list of series.
+May import: every module of the forecast package except :mod:`.workers`; Prophet's
+holidays lazily.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from replenishment.forecast.classify import candidates, classify
+from replenishment.forecast.config import (
+    ACCURACY_COLUMNS,
+    BACKTEST_ERROR_COLUMNS,
+    FORECAST_COLUMNS,
+    SUMMARY_COLUMNS,
+    ForecastConfig,
+    ForecastResult,
+    concat_frames,
+)
+from replenishment.forecast.errors import backtest_error_rows, empty_accuracy, holdout_measures
+from replenishment.forecast.models import (
+    MODELS,
+    SEASON_DAYS,
+    Failed,
+    Fitted,
+    History,
+    Horizon,
+    Job,
+    Model,
+    ModelContext,
+    Outcome,
+    Prediction,
+)
+from replenishment.forecast.series import SkuSeries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """What is decided about a SKU before any fit: its demand class (with ADI and CV²),
+    its observed (not censored) days, the models to try in order, and the job."""
+
+    series: SkuSeries
+    demand_class: str
+    adi: float
+    cv2: float
+    observed_days: int
+    candidates: tuple[str, ...]
+    job: Job
+
+    @property
+    def holdout_days(self) -> int:
+        """Days held out for the backtest (0 = not backtested)."""
+        return 0 if self.job.holdout is None else len(self.job.holdout[1].dates)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The model that forecast a SKU, its fit (clipped at 0), whether a candidate before
+    it failed (with the first error) and the seconds spent on all attempts."""
+
+    model: str
+    fitted: Fitted
+    failed: bool
+    error: str
+    seconds: float
+
+
+def backtest_days(s: SkuSeries, cfg: ForecastConfig, observed_days: int) -> int:
+    """Holdout days of ``s`` in this run: ``cfg.backtest_days`` for the SKUs of the day's
+    slice (a stable hash of sku_id and the run date, one in ``backtest_every_days``) with
+    enough history, else 0."""
+    every = max(1, cfg.backtest_every_days)
+    in_slice = (zlib.crc32(s.sku_id.encode()) + cfg.run_date.toordinal()) % every == 0
+    b = cfg.backtest_days
+    enough = observed_days >= cfg.min_history_days + b and s.y.size > b + SEASON_DAYS
+    return b if in_slice and b and enough else 0
+
+
+def plan_series(s: SkuSeries, cfg: ForecastConfig) -> SeriesPlan:
+    """Classify ``s``, pick its candidate models and cut its backtest holdout."""
+    demand_class, adi, cv2 = classify(s.y, cfg.min_history_days)
+    observed_days = int(np.count_nonzero(~np.isnan(s.y)))
+    b = backtest_days(s, cfg, observed_days)
+    holdout = None
+    if b:
+        holdout = (
+            History(s.dates[:-b], s.y[:-b], s.promo_history[:-b]),
+            Horizon(s.dates[-b:], s.promo_history[-b:]),
+        )
+    job = Job(
+        s.sku_id,
+        History(s.dates, s.y, s.promo_history),
+        Horizon(s.future_dates, s.promo_future),
+        holdout,
+    )
+    return SeriesPlan(s, demand_class, adi, cv2, observed_days, candidates(demand_class), job)
+
+
+def model_class(name: str) -> type[Model]:
+    """The registered model ``name``."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(
+            f"model {name!r} (forecast.classify.ROUTES) is not registered; "
+            f"registered: {sorted(MODELS)}"
+        ) from None
+
+
+def checked(name: str, outcome: Outcome) -> Outcome:
+    """``outcome`` with its forecasts clipped at 0; Failed when any is not finite."""
+    if isinstance(outcome, Failed):
+        return outcome
+    predictions = [p for p in (outcome.backtest, outcome.future) if p is not None]
+    if not all(np.all(np.isfinite(p.mean)) for p in predictions):
+        return Failed(FloatingPointError(f"{name} produced non-finite forecasts"), outcome.seconds)
+
+    def clip(p: Prediction | None) -> Prediction | None:
+        if p is None:
+            return None
+        return Prediction(np.clip(p.mean, 0, None), p.in_sample_sigma, p.promo_uplift)
+
+    future = clip(outcome.future)
+    assert future is not None
+    return Fitted(clip(outcome.backtest), future, outcome.seconds)
+
+
+def _outcomes(name: str, jobs: Sequence[Job], context: ModelContext) -> list[Outcome]:
+    outcomes = model_class(name).forecast_many(jobs, context)
+    if len(outcomes) != len(jobs):
+        raise RuntimeError(f"model {name}: {len(outcomes)} outcomes for {len(jobs)} jobs")
+    return [checked(name, o) for o in outcomes]
+
+
+def run_with_fallback(plans: Sequence[SeriesPlan], context: ModelContext) -> list[Chosen]:
+    """Each SKU's fit by the first of its candidates that does not fail.
+
+    Rounds: the SKUs still open are grouped by their next candidate and each group goes
+    to its model at once. A failure is logged and counted here (``failed``, the first
+    error) and the SKU moves on to its next candidate; the last is the fallback
+    (seasonal_naive), whose failure is raised.
+    """
+    attempt = [0] * len(plans)
+    spent = [0.0] * len(plans)
+    first_error: dict[int, str] = {}
+    chosen: dict[int, Chosen] = {}
+    pending = list(range(len(plans)))
+    while pending:
+        groups: dict[str, list[int]] = {}
+        for i in pending:
+            groups.setdefault(plans[i].candidates[attempt[i]], []).append(i)
+        pending = []
+        for name, idx in groups.items():
+            for i, outcome in zip(
+                idx, _outcomes(name, [plans[i].job for i in idx], context), strict=True
+            ):
+                spent[i] += outcome.seconds
+                if isinstance(outcome, Fitted):
+                    error = first_error.get(i, "")
+                    chosen[i] = Chosen(name, outcome, i in first_error, error, spent[i])
+                    continue
+                attempt[i] += 1
+                if attempt[i] == len(plans[i].candidates):
+                    raise outcome.error
+                error = f"{type(outcome.error).__name__}: {outcome.error}"[:300]
+                first_error.setdefault(i, error)
+                nxt = plans[i].candidates[attempt[i]]
+                log.warning(
+                    "SKU %s: %s failed (%s); falling back to %s",
+                    plans[i].job.sku_id,
+                    name,
+                    error,
+                    nxt,
+                )
+                pending.append(i)
+    return [chosen[i] for i in range(len(plans))]
+
+
+def _forecast_rows(
+    s: SkuSeries, model: str, future: Prediction, sigma: float, cfg: ForecastConfig, z: float
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sku_id": s.sku_id,
+            "forecast_date": s.future_dates.as_unit("ns"),
+            "yhat": future.mean,
+            "yhat_lower": np.clip(future.mean - z * sigma, 0, None),
+            "yhat_upper": future.mean + z * sigma,
+            "interval_width": cfg.interval_width,
+            "promo": s.promo_future.astype(int),
+            "model": model,
+        }
+    )
+
+
+def assemble(
+    plan: SeriesPlan, chosen: Chosen, cfg: ForecastConfig, z: float
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any], pd.DataFrame | None]:
+    """(forecast rows, accuracy row, summary row, backtest-error rows or None) of a SKU.
+
+    ``sigma_daily`` is the backtest RMSE when there is one, else the in-sample sigma;
+    yhat_lower/yhat_upper are yhat -/+ ``z`` * sigma_daily (the lower clipped at 0).
+    """
+    s, model, fitted = plan.series, chosen.model, chosen.fitted
+    accuracy = empty_accuracy(s.sku_id, model, plan.demand_class)
+    backtest_rmse, errors = math.nan, None
+    b = plan.holdout_days
+    if b and fitted.backtest is not None:
+        train_y, test_y = s.y[:-b], s.y[-b:]
+        fields, backtest_rmse = holdout_measures(train_y, test_y, fitted.backtest.mean)
+        accuracy.update(fields, backtest_start=s.dates[-b].date())
+        errors = backtest_error_rows(
+            s.sku_id, model, plan.demand_class, s.dates[-b:], test_y, fitted.backtest.mean
+        )
+    in_sample = fitted.future.in_sample_sigma
+    sigma = backtest_rmse if math.isfinite(backtest_rmse) else in_sample
+    summary = {
+        "sku_id": s.sku_id,
+        "model": model,
+        "demand_class": plan.demand_class,
+        "adi": plan.adi,
+        "cv2": plan.cv2,
+        "observed_days": plan.observed_days,
+        "sigma_daily": sigma,
+        "in_sample_sigma": in_sample,
+        "backtest_rmse": backtest_rmse,
+        "promo_uplift": fitted.future.promo_uplift,
+        "failed": int(chosen.failed),
+        "error": chosen.error,
+        "seconds": chosen.seconds,
+    }
+    return _forecast_rows(s, model, fitted.future, sigma, cfg, z), accuracy, summary, errors
+
+
+def interval_z(interval_width: float) -> float:
+    """Standard normal quantile of a central interval: 1.2816 for 80 %."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + interval_width / 2))
+
+
+def holidays_frame(country: str, run_date: dt.date, horizon_days: int) -> pd.DataFrame:
+    """Public holidays of ``country`` over the history window and the horizon, for Prophet."""
+    from prophet.make_holidays import make_holidays_df
+
+    end = run_date + dt.timedelta(days=horizon_days)
+    years = list(range(run_date.year - 4, end.year + 1))
+    try:
+        frame: pd.DataFrame = make_holidays_df(year_list=years, country=country)
+    except Exception as exc:
+        raise ValueError(f"holiday_country {country!r} is not a known country code: {exc}") from exc
+    return frame
+
+
+def forecast_skus(series: Sequence[SkuSeries], cfg: ForecastConfig) -> ForecastResult:
+    """Forecast every SKU of ``series`` in this process."""
+    _quiet_stan()
+    holidays = holidays_frame(cfg.holiday_country, cfg.run_date, cfg.horizon_days)
+    context = ModelContext(holidays, cfg.interval_width)
+    plans = [plan_series(s, cfg) for s in series]
+    z = interval_z(cfg.interval_width)
+    rows = [
+        assemble(p, c, cfg, z)
+        for p, c in zip(plans, run_with_fallback(plans, context), strict=True)
+    ]
+    return ForecastResult(
+        forecast=concat_frames([r[0] for r in rows], FORECAST_COLUMNS),
+        accuracy=pd.DataFrame([r[1] for r in rows], columns=ACCURACY_COLUMNS),
+        summary=pd.DataFrame([r[2] for r in rows], columns=SUMMARY_COLUMNS),
+        backtest_errors=concat_frames(
+            [r[3] for r in rows if r[3] is not None], BACKTEST_ERROR_COLUMNS
+        ),
+    )
+
+
+def forecast_series(
+    s: SkuSeries, cfg: ForecastConfig, holidays: pd.DataFrame | None
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Forecast one SKU: (forecast rows, accuracy row, summary row)."""
+    plan = plan_series(s, cfg)
+    (chosen,) = run_with_fallback([plan], ModelContext(holidays, cfg.interval_width))
+    forecast, accuracy, summary, _ = assemble(plan, chosen, cfg, interval_z(cfg.interval_width))
+    return forecast, accuracy, summary
+
+
+def _quiet_stan() -> None:
+    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("cmdstanpy").disabled = True
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "plotly failed": not needed

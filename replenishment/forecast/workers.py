@@ -1,0 +1,132 @@
+"""Forecast across processes: the entry point of a run's forecast stage.
+
+Lives here: :func:`forecast_frames` (from extracted frames, in this process or in
+``workers`` subprocesses ``python -m replenishment.forecast <dir>``) and the
+subprocess worker's main (:func:`worker_main`, run by ``__main__``).
+May import: :mod:`.config`, :mod:`.series`, :mod:`.runner`. The top of the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from replenishment.forecast.config import ForecastConfig, ForecastResult
+from replenishment.forecast.runner import forecast_skus
+from replenishment.forecast.series import build_series
+
+log = logging.getLogger(__name__)
+
+#: SKUs per worker process below which fewer processes are started.
+MIN_SKUS_PER_WORKER = 8
+
+
+def forecast_frames(
+    sku_ids: Sequence[str],
+    demand: pd.DataFrame,
+    stockouts: pd.DataFrame,
+    promotions: pd.DataFrame,
+    cfg: ForecastConfig,
+    workers: int = 1,
+) -> ForecastResult:
+    """Forecast ``sku_ids`` from extracted frames, across ``workers`` processes.
+
+    Worker processes are plain subprocesses (``python -m replenishment.forecast``),
+    not multiprocessing children, so this also works inside daemonic workers
+    such as Celery's prefork pool. Each pays the Prophet import once.
+    """
+    started = time.perf_counter()
+    sku_ids = list(sku_ids)
+    workers = max(1, min(workers, len(sku_ids) // MIN_SKUS_PER_WORKER or 1))
+    if workers == 1:
+        series = build_series(
+            sku_ids, demand, stockouts, promotions, cfg.run_date, cfg.horizon_days
+        )
+        result = forecast_skus(series, cfg)
+    else:
+        result = _forecast_in_subprocesses(sku_ids, demand, stockouts, promotions, cfg, workers)
+    log.info(
+        "forecast %d SKUs in %.1f s with %d process(es): %s; %d failed",
+        len(sku_ids),
+        time.perf_counter() - started,
+        workers,
+        result.summary["model"].value_counts().to_dict(),
+        int(result.summary["failed"].sum()) if len(result.summary) else 0,
+    )
+    return result
+
+
+def _write_chunk(
+    d: Path,
+    chunk: list[str],
+    demand: pd.DataFrame,
+    stockouts: pd.DataFrame,
+    promotions: pd.DataFrame,
+    cfg: ForecastConfig,
+) -> None:
+    d.mkdir()
+    keep = set(chunk)
+    pd.DataFrame({"sku_id": chunk}).to_parquet(d / "skus.parquet")
+    demand[demand["sku_id"].isin(keep)].to_parquet(d / "demand.parquet")
+    stockouts[stockouts["sku_id"].isin(keep)].to_parquet(d / "stockouts.parquet")
+    promotions[promotions["sku_id"].isin(keep)].to_parquet(d / "promotions.parquet")
+    (d / "config.json").write_text(cfg.to_json())
+
+
+def _forecast_in_subprocesses(
+    sku_ids: list[str],
+    demand: pd.DataFrame,
+    stockouts: pd.DataFrame,
+    promotions: pd.DataFrame,
+    cfg: ForecastConfig,
+    workers: int,
+) -> ForecastResult:
+    chunks = [sku_ids[i::workers] for i in range(workers)]
+    with tempfile.TemporaryDirectory(prefix="forecast-") as tmp:
+        root = Path(tmp)
+        procs = []
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        for i, chunk in enumerate(chunks):
+            _write_chunk(root / f"chunk{i}", chunk, demand, stockouts, promotions, cfg)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "replenishment.forecast", str(root / f"chunk{i}")],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
+        outputs = [p.communicate()[0] for p in procs]
+        for p, out, i in zip(procs, outputs, range(workers), strict=True):
+            if p.returncode != 0:
+                tail = out.decode(errors="replace")[-2000:]
+                raise RuntimeError(f"forecast worker {i} exited with {p.returncode}:\n{tail}")
+        return ForecastResult.concat(
+            [ForecastResult.load(root / f"chunk{i}", "out") for i in range(workers)]
+        )
+
+
+def worker_main(directory: str) -> int:
+    """Forecast the chunk staged in ``directory``; write the result there as ``out``."""
+    d = Path(directory)
+    logging.basicConfig(level=logging.WARNING)
+    cfg = ForecastConfig.from_json((d / "config.json").read_text())
+    sku_ids = pd.read_parquet(d / "skus.parquet")["sku_id"].tolist()
+    series = build_series(
+        sku_ids,
+        pd.read_parquet(d / "demand.parquet"),
+        pd.read_parquet(d / "stockouts.parquet"),
+        pd.read_parquet(d / "promotions.parquet"),
+        cfg.run_date,
+        cfg.horizon_days,
+    )
+    forecast_skus(series, cfg).save(d, "out")
+    return 0
