@@ -27,9 +27,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from replenishment.config import Settings, parse_run_date
 from replenishment.forecast import ForecastConfig, forecast_frames, seasonal_naive
+from replenishment.reporting import comment_columns
+from replenishment.warehouse import replace_rows, reporting_transaction
 
 log = logging.getLogger(__name__)
 
@@ -226,27 +229,16 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([by_class, total])
 
 
-def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) -> None:
-    """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction."""
-    import sqlalchemy as sa
+#: The DDL of ``forecast_backtest``.
+BACKTEST_SCRIPT = "create_backtest_table.sql"
+BACKTEST_TABLE = "forecast_backtest"
 
-    from replenishment.db import bulk_insert, ddl_lock, run_script, schema_prefix, sql_value
-    from replenishment.reporting import comment_columns
 
-    with engine.begin() as conn:
-        ddl_lock(conn)
-        prefix = schema_prefix(conn, schema)
-        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
-        # schema exists: a least-privilege pipeline role only checks for it
-        if prefix and not sa.inspect(conn).has_schema(schema):
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        run_script(conn, "create_backtest_table.sql", reporting=prefix)
+def write(engine: Engine, schema: str, run_date: dt.date, results: pd.DataFrame) -> int:
+    """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction; rows written."""
+    with reporting_transaction(engine, schema, BACKTEST_SCRIPT) as (conn, prefix):
         comment_columns(conn, schema)
-        value = sql_value(conn, run_date)
-        conn.execute(
-            sa.text(f"DELETE FROM {prefix}forecast_backtest WHERE run_date = :d"), {"d": value}
-        )
-        bulk_insert(conn, f"{prefix}forecast_backtest", results.assign(run_date=run_date))
+        return replace_rows(conn, f"{prefix}{BACKTEST_TABLE}", {"run_date": run_date}, results)
 
 
 def run(

@@ -60,7 +60,7 @@ class Settings:
     report_dir: str = str(DEFAULT_DATA_DIR / "reports")
     #: Create or replace the BI views (and comments) on every load. The views read
     #: source tables, so a warehouse whose jobs drop and recreate those tables may
-    #: turn this off and create them with ``python -m replenishment.reporting --create-views``.
+    #: turn this off and create them with ``replenishment reporting --create-views``.
     publish_views: bool = True
 
     def __post_init__(self) -> None:

@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from replenishment.config import Settings
-from replenishment.db import bulk_insert, make_engine, schema_prefix, table_exists
+from replenishment.db import make_engine, schema_prefix, table_exists
 from replenishment.pipeline import run_pipeline
+from replenishment.warehouse import bulk_insert
 from tests.support import RUN_DATE, check_contract, outputs
 
 ROOT = Path(__file__).resolve().parents[2]
