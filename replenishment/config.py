@@ -17,6 +17,12 @@ DEFAULT_WAREHOUSE_URL = f"sqlite:///{DEFAULT_DATA_DIR / 'warehouse.db'}"
 
 _ENV_PREFIX = "REPLENISHMENT_"
 
+#: Replenishment policies: "periodic" review (R, S) and "continuous" review (s, Q).
+POLICIES = ("periodic", "continuous")
+#: What safety stock is sized for: "cycle" service level (alpha, the probability of no
+#: stock-out in a replenishment cycle) or "fill_rate" (beta, the share of demand served).
+SERVICE_TARGETS = ("cycle", "fill_rate")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -68,11 +74,11 @@ class Settings:
             raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days}")
         if not 0 < self.interval_width < 1:
             raise ValueError(f"interval_width must be in (0, 1), got {self.interval_width}")
-        if self.policy not in ("periodic", "continuous"):
-            raise ValueError(f"policy must be 'periodic' or 'continuous', got {self.policy!r}")
-        if self.service_target not in ("cycle", "fill_rate"):
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.service_target not in SERVICE_TARGETS:
             raise ValueError(
-                f"service_target must be 'cycle' or 'fill_rate', got {self.service_target!r}"
+                f"service_target must be one of {SERVICE_TARGETS}, got {self.service_target!r}"
             )
         if self.forecast_batches < 1:
             raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")

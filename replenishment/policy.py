@@ -88,13 +88,12 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from replenishment.config import POLICIES, SERVICE_TARGETS
+
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 FloatOrArray = float | FloatArray
-
-POLICIES = ("periodic", "continuous")
-SERVICE_TARGETS = ("cycle", "fill_rate")
 
 #: Bounds of the fill-rate safety factor k. k >= 0 keeps safety stock non-negative when
 #: cycle stock alone already meets the fill rate (the textbook root would be negative);
