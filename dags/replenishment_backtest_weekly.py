@@ -44,15 +44,9 @@ def replenishment_backtest_weekly() -> None:
         from replenishment.backtest import BacktestConfig, run, summarise
         from replenishment_airflow import run_date, settings
 
-        s = settings(context)
-        params = context["params"]
-        cfg = BacktestConfig(
-            run_date=run_date(context),
-            origins=int(params["origins"]),
-            horizon_days=int(params["horizon_days"]),
-            holiday_country=str(params["holiday_country"]),
-            workers=s.worker_count(),
-        )
+        s = settings(context)  # the environment, then the params (horizon_days, ...)
+        origins = int(context["params"]["origins"])
+        cfg = BacktestConfig.from_settings(s, run_date(context), origins=origins)
         results = run(s, cfg, write_results=True)
         return summarise(results).round(4).to_dict(orient="index")
 

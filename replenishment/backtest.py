@@ -27,9 +27,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from replenishment.config import Settings, parse_run_date
 from replenishment.forecast import ForecastConfig, forecast_frames, seasonal_naive
+from replenishment.reporting import comment_columns
+from replenishment.warehouse import replace_rows, reporting_transaction
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +56,46 @@ BACKTEST_COLUMNS = [
 
 @dataclasses.dataclass(frozen=True)
 class BacktestConfig:
-    """origins: cut-offs; step_days: days between them; censoring: leave stock-out days out of fits."""
+    """What to backtest; build it with :meth:`from_settings` so a run's settings apply.
+
+    Own fields: run_date: every horizon ends before it; origins: cut-offs; step_days:
+    days between them; censoring: leave stock-out days out of the fits. From
+    :class:`~replenishment.config.Settings` (defaults there): horizon_days,
+    holiday_country, min_history_days; workers: forecast processes.
+    """
 
     run_date: dt.date
     origins: int = 4
     step_days: int = 28
-    horizon_days: int = 28
-    holiday_country: str = "US"
-    min_history_days: int = 56
+    horizon_days: int = Settings.horizon_days
+    holiday_country: str = Settings.holiday_country
+    min_history_days: int = Settings.min_history_days
     censoring: bool = True
     workers: int = 1
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        run_date: dt.date,
+        *,
+        origins: int = 4,
+        step_days: int = 28,
+        censoring: bool = True,
+        workers: int | None = None,
+    ) -> BacktestConfig:
+        """The run's settings plus the backtest's own fields (workers: default
+        ``settings.worker_count()``)."""
+        return cls(
+            run_date=run_date,
+            origins=origins,
+            step_days=step_days,
+            horizon_days=settings.horizon_days,
+            holiday_country=settings.holiday_country,
+            min_history_days=settings.min_history_days,
+            censoring=censoring,
+            workers=workers or settings.worker_count(),
+        )
 
 
 def cutoffs(cfg: BacktestConfig) -> list[dt.date]:
@@ -226,27 +259,16 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([by_class, total])
 
 
-def write(engine: Any, schema: str, run_date: dt.date, results: pd.DataFrame) -> None:
-    """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction."""
-    import sqlalchemy as sa
+#: The DDL of ``forecast_backtest``.
+BACKTEST_SCRIPT = "create_backtest_table.sql"
+BACKTEST_TABLE = "forecast_backtest"
 
-    from replenishment.db import bulk_insert, ddl_lock, run_script, schema_prefix, sql_value
-    from replenishment.reporting import comment_columns
 
-    with engine.begin() as conn:
-        ddl_lock(conn)
-        prefix = schema_prefix(conn, schema)
-        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
-        # schema exists: a least-privilege pipeline role only checks for it
-        if prefix and not sa.inspect(conn).has_schema(schema):
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        run_script(conn, "create_backtest_table.sql", reporting=prefix)
+def write(engine: Engine, schema: str, run_date: dt.date, results: pd.DataFrame) -> int:
+    """Replace ``run_date``'s rows of ``forecast_backtest`` in one transaction; rows written."""
+    with reporting_transaction(engine, schema, BACKTEST_SCRIPT) as (conn, prefix):
         comment_columns(conn, schema)
-        value = sql_value(conn, run_date)
-        conn.execute(
-            sa.text(f"DELETE FROM {prefix}forecast_backtest WHERE run_date = :d"), {"d": value}
-        )
-        bulk_insert(conn, f"{prefix}forecast_backtest", results.assign(run_date=run_date))
+        return replace_rows(conn, f"{prefix}{BACKTEST_TABLE}", {"run_date": run_date}, results)
 
 
 def run(
@@ -279,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", dest="warehouse_url", help="SQLAlchemy URL of the warehouse")
     parser.add_argument("--origins", type=int, default=4)
     parser.add_argument("--step-days", type=int, default=28)
-    parser.add_argument("--horizon-days", type=int, default=28)
-    parser.add_argument("--holiday-country", default="US")
+    parser.add_argument("--horizon-days", type=int, help="default: the setting horizon_days")
+    parser.add_argument("--holiday-country", help="default: the setting holiday_country")
     parser.add_argument("--workers", type=int, default=0, help="processes (0 = one per core)")
     parser.add_argument(
         "--no-censoring", action="store_true", help="fit stock-out days as zero demand"
@@ -289,15 +311,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run without censoring and compare on SKUs with stock-outs")  # fmt: skip
     parser.add_argument("--write", action="store_true", help="store rows in forecast_backtest")
     args = parser.parse_args(argv)
-    settings = Settings.load({"warehouse_url": args.warehouse_url})
-    cfg = BacktestConfig(
-        run_date=parse_run_date(args.date),
+    settings = Settings.load(
+        {
+            "warehouse_url": args.warehouse_url,
+            "horizon_days": args.horizon_days,
+            "holiday_country": args.holiday_country,
+        }
+    )
+    cfg = BacktestConfig.from_settings(
+        settings,
+        parse_run_date(args.date),
         origins=args.origins,
         step_days=args.step_days,
-        horizon_days=args.horizon_days,
-        holiday_country=args.holiday_country,
         censoring=not args.no_censoring,
-        workers=args.workers or settings.worker_count(),
+        workers=args.workers,
     )
     from replenishment.db import make_engine
     from replenishment.extract import extract

@@ -3,18 +3,26 @@
 replenishment demo-warehouse [--url URL] [--skus N] [--years Y] [--seed S]
 replenishment run --date 2026-07-01 [--url URL] [--horizon-days 28] [--holiday-country US]
 replenishment summary --date 2026-07-01 [--url URL]
+replenishment reporting [--write-readme | --check | --create-views --url URL]
+replenishment backtest ... / replenishment simulate ... (see their --help)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from replenishment.config import Settings, parse_run_date
+from replenishment.config import PROJECT_ROOT, Settings, parse_run_date
+
+#: The README whose data dictionary ``replenishment reporting`` writes and checks.
+README = PROJECT_ROOT / "README.md"
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -69,25 +77,43 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _simulate(argv: list[str]) -> int:
+    from replenishment.simulate import main as simulate_main
+
+    _logging(False)
+    return simulate_main(argv)
+
+
+def _backtest(argv: list[str]) -> int:
+    from replenishment.backtest import main as backtest_main
+
+    _logging(False)
+    return backtest_main(argv)
+
+
+def _demo_warehouse(argv: list[str]) -> int:
+    from replenishment.demo import main as demo_main
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return demo_main(argv)
+
+
+#: Commands with a parser of their own: ``replenishment <command> --help``.
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "simulate": _simulate,
+    "backtest": _backtest,
+    "demo-warehouse": _demo_warehouse,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["simulate"]:
-        from replenishment.simulate import main as simulate_main
-
-        _logging(False)
-        return simulate_main(argv[1:])
-    if argv[:1] == ["backtest"]:
-        from replenishment.backtest import main as backtest_main
-
-        _logging(False)
-        return backtest_main(argv[1:])
-    if argv[:1] == ["demo-warehouse"]:
-        from replenishment.demo import main as demo_main
-
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        return demo_main(argv[1:])
+    if argv[:1] == ["reporting"]:
+        return reporting_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(prog="replenishment", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,23 +127,31 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
     sub.add_parser("backtest", help="rolling-origin backtest (see backtest --help)")
     sub.add_parser("simulate", help="replay simulator of the policy (see simulate --help)")
+    sub.add_parser("reporting", help="data dictionary and BI views (see reporting --help)")
     args = parser.parse_args(argv)
     _logging(args.verbose)
 
     settings = _settings(args)
     run_date = parse_run_date(args.date)
     if args.command == "run":
-        from replenishment.pipeline import run_pipeline
-        from replenishment.validate import DataQualityError
+        return _run(settings, run_date)
+    return _summary(settings, run_date, as_json=args.json)
 
-        try:
-            summary = run_pipeline(settings, run_date)
-        except DataQualityError as exc:
-            print(f"validation failed for {run_date}:\n{exc}", file=sys.stderr)
-            return 2
-        print(summary_text(summary, settings))
-        return 0
 
+def _run(settings: Settings, run_date: dt.date) -> int:
+    from replenishment.pipeline import run_pipeline
+    from replenishment.validate import DataQualityError
+
+    try:
+        summary = run_pipeline(settings, run_date)
+    except DataQualityError as exc:
+        print(f"validation failed for {run_date}:\n{exc}", file=sys.stderr)
+        return 2
+    print(summary_text(summary, settings))
+    return 0
+
+
+def _summary(settings: Settings, run_date: dt.date, as_json: bool) -> int:
     from replenishment.db import make_engine
     from replenishment.load import read_output
 
@@ -128,10 +162,96 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no run stored for {run_date}", file=sys.stderr)
         return 1
     row = {k: (None if v is None or v != v else v) for k, v in frame.iloc[0].to_dict().items()}
-    if args.json:
+    if as_json:
         print(json.dumps(row, default=str, indent=2))
     else:
         print(summary_text(row, settings))
+    return 0
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def reporting_main(argv: Sequence[str] | None = None) -> int:
+    """``replenishment reporting [--write-readme | --check | --create-views --url URL]``.
+
+    Without an option, prints the data dictionary (Markdown) of
+    ``include/sql/reporting_columns.yaml``.
+    """
+    from replenishment.reporting import DICTIONARY_FILE, data_dictionary_markdown
+
+    parser = argparse.ArgumentParser(
+        prog="replenishment reporting",
+        description="The data dictionary of the reporting tables and views "
+        f"(include/sql/{DICTIONARY_FILE.name}).",
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--write-readme", action="store_true", help="regenerate the README's data dictionary"
+    )
+    action.add_argument(
+        "--check", action="store_true", help="exit 1 when the README's data dictionary is stale"
+    )
+    action.add_argument(
+        "--create-views",
+        action="store_true",
+        help="create the reporting tables if missing, the views and the comments in --url "
+        "(what every load does unless publish_views is off)",
+    )
+    parser.add_argument("--url", help="SQLAlchemy URL of the warehouse (--create-views)")
+    parser.add_argument("--schema", default="reporting", help="reporting schema (--create-views)")
+    parser.add_argument("--readme", type=Path, default=README, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    if args.create_views:
+        if not args.url:
+            parser.error("--create-views needs --url")
+        return _create_views(args.url, args.schema)
+    if not (args.write_readme or args.check):
+        sys.stdout.write(data_dictionary_markdown())
+        return 0
+    return _readme_dictionary(args.readme, check=args.check)
+
+
+def _readme_dictionary(readme: Path, check: bool) -> int:
+    """Check (``check``) or rewrite the data dictionary section of ``readme``; exit status."""
+    from replenishment.reporting import readme_with_dictionary
+
+    current = readme.read_text(encoding="utf-8")
+    try:
+        wanted = readme_with_dictionary(current)
+    except ValueError as exc:
+        print(f"{readme}: {exc}", file=sys.stderr)
+        return 1
+    if check:
+        if wanted != current:
+            print(
+                f"{readme}: the data dictionary is out of date; run "
+                "replenishment reporting --write-readme",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{readme}: data dictionary up to date")
+        return 0
+    if wanted != current:
+        readme.write_text(wanted, encoding="utf-8")
+        print(f"{readme}: data dictionary written")
+    else:
+        print(f"{readme}: data dictionary already up to date")
+    return 0
+
+
+def _create_views(url: str, schema: str) -> int:
+    from replenishment.db import make_engine
+    from replenishment.load import ensure_reporting_tables, publish_views
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    engine = make_engine(url)
+    try:
+        ensure_reporting_tables(engine, schema)
+        created = publish_views(engine, schema)
+    finally:
+        engine.dispose()
+    print(f"views: {', '.join(created) or 'none replaced (in use)'}")
     return 0
 
 

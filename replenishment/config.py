@@ -17,10 +17,11 @@ DEFAULT_WAREHOUSE_URL = f"sqlite:///{DEFAULT_DATA_DIR / 'warehouse.db'}"
 
 _ENV_PREFIX = "REPLENISHMENT_"
 
-#: Replenishment policies: periodic review (R, S) and continuous review (s, Q).
-POLICIES: tuple[str, ...] = ("periodic", "continuous")
-#: Service targets: cycle service level (alpha) and fill rate (beta).
-SERVICE_TARGETS: tuple[str, ...] = ("cycle", "fill_rate")
+#: Replenishment policies: "periodic" review (R, S) and "continuous" review (s, Q).
+POLICIES = ("periodic", "continuous")
+#: What safety stock is sized for: "cycle" service level (alpha, the probability of no
+#: stock-out in a replenishment cycle) or "fill_rate" (beta, the share of demand served).
+SERVICE_TARGETS = ("cycle", "fill_rate")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Settings:
     report_dir: str = str(DEFAULT_DATA_DIR / "reports")
     #: Create or replace the BI views (and comments) on every load. The views read
     #: source tables, so a warehouse whose jobs drop and recreate those tables may
-    #: turn this off and create them with ``python -m replenishment.reporting --create-views``.
+    #: turn this off and create them with ``replenishment reporting --create-views``.
     publish_views: bool = True
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Database access shared by every stage: engines, SQL files, bulk writes.
+"""Database access shared by every stage: engines, SQL files, queries, identifiers.
 
 SQL lives in ``include/sql``; values are always bound as parameters. The only
 thing templated into SQL text is an identifier prefix, ``{{ reporting }}``, which
@@ -7,9 +7,7 @@ becomes ``reporting.`` on databases with schemas and nothing on SQLite.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -26,7 +24,18 @@ from replenishment.config import INCLUDE_DIR
 log = logging.getLogger(__name__)
 
 SQL_DIR = INCLUDE_DIR / "sql"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A plain SQL identifier: lower case, as PostgreSQL folds every unquoted name to lower
+#: case (a mixed-case name would be looked up in the catalogs under a name the server
+#: never stores). Schema, table and column names are checked against it before they
+#: enter SQL text.
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def check_identifier(name: str, what: str = "name") -> str:
+    """``name`` unchanged when it is a plain SQL identifier (:data:`IDENTIFIER`), else ValueError."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} is not a plain SQL identifier")
+    return name
 
 
 def make_engine(url: str) -> Engine:
@@ -74,9 +83,7 @@ def schema_prefix(engine_or_conn: Engine | Connection, schema: str) -> str:
     """``schema.`` where the database has schemas, else the empty string."""
     if not has_schemas(engine_or_conn) or not schema:
         return ""
-    if not _IDENTIFIER.match(schema):
-        raise ValueError(f"reporting schema {schema!r} is not a plain SQL identifier")
-    return f"{schema}."
+    return f"{check_identifier(schema, 'reporting schema')}."
 
 
 @cache
@@ -95,20 +102,6 @@ def sql_text(name: str, reporting: str = "") -> str:
 def split_statements(script: str) -> list[str]:
     """Statements of a script separated by ``;`` (comments stripped; no ``;`` inside literals)."""
     return [s.strip() for s in strip_comments(script).split(";") if s.strip()]
-
-
-def ddl_lock(conn: Connection) -> None:
-    """Serialise the reporting DDL of concurrent runs until this transaction ends.
-
-    ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create (two first
-    loads of a backfill; a load beside a simulation): on PostgreSQL every writer of
-    reporting DDL takes this advisory lock first. No-op elsewhere (SQLite serialises
-    writers itself).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.reporting_ddl'))")
-        )
 
 
 def run_script(conn: Connection, name: str, reporting: str = "") -> None:
@@ -162,7 +155,9 @@ def _read_streamed(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> pd
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
-def _python_value(value: Any, sqlite: bool) -> Any:
+def python_value(value: Any, sqlite: bool) -> Any:
+    """``value`` as a DB-API driver takes it: None for missing, Python scalars, ISO text
+    for dates and times on SQLite (``sqlite``), which has no date type."""
     if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, float) and value != value:  # NaN
@@ -179,57 +174,9 @@ def _python_value(value: Any, sqlite: bool) -> Any:
 
 
 def sql_value(conn: Connection, value: Any) -> Any:
-    """``value`` as bound on this connection (dates as ISO text on SQLite, as bulk_insert writes them)."""
-    return _python_value(value, conn.dialect.name == "sqlite")
-
-
-def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: int = 50_000) -> int:
-    """Append ``frame`` to ``table`` (schema-qualified name allowed) and return the row count.
-
-    PostgreSQL gets ``COPY ... FROM STDIN`` (the fast path for millions of rows);
-    other databases a parameterised ``executemany``. Column names come from the
-    frame and must be plain identifiers.
-    """
-    if frame.empty:
-        return 0
-    columns = list(frame.columns)
-    for name in [*columns, *table.split(".")]:
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"{name!r} is not a plain SQL identifier")
-    if conn.dialect.name == "postgresql":
-        return _copy_postgres(conn, table, frame, chunk_rows)
-    sqlite = conn.dialect.name == "sqlite"
-    placeholders = ", ".join(f":{c}" for c in columns)
-    stmt = sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})")
-    total = 0
-    for start in range(0, len(frame), chunk_rows):
-        part = frame.iloc[start : start + chunk_rows]
-        rows = [
-            {c: _python_value(v, sqlite) for c, v in zip(columns, rec, strict=True)}
-            for rec in part.itertuples(index=False, name=None)
-        ]
-        conn.execute(stmt, rows)
-        total += len(rows)
-    return total
-
-
-def _copy_postgres(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: int) -> int:
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    columns = ", ".join(frame.columns)
-    sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    cursor = raw.cursor()
-    try:
-        for start in range(0, len(frame), chunk_rows):
-            buf = io.StringIO()
-            frame.iloc[start : start + chunk_rows].to_csv(
-                buf, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL
-            )
-            buf.seek(0)
-            cursor.copy_expert(sql, buf)
-    finally:
-        cursor.close()
-    return len(frame)
+    """``value`` as bound on this connection (dates as ISO text on SQLite, as
+    :func:`replenishment.warehouse.bulk_insert` writes them)."""
+    return python_value(value, conn.dialect.name == "sqlite")
 
 
 def table_exists(conn: Connection | Engine, table: str, schema: str | None = None) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from replenishment import db
+from replenishment import db, warehouse
 from replenishment.config import DEFAULT_WAREHOUSE_URL
 
 log = logging.getLogger(__name__)
@@ -348,7 +348,7 @@ def _create_tables(conn: Connection, replace: bool) -> None:
 
 
 def _write(conn: Connection, table: str, frame: pd.DataFrame, counts: _Counts) -> None:
-    written = db.bulk_insert(conn, table, frame)
+    written = warehouse.bulk_insert(conn, table, frame)
     counts.rows[table] = counts.rows.get(table, 0) + written
     log.debug("demo: %s: %d rows", table, written)
 

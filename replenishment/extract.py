@@ -18,8 +18,9 @@ from replenishment.db import query_frame
 
 log = logging.getLogger(__name__)
 
-#: Days of daily demand history read for the models (three years plus a day for leap years).
-HISTORY_DAYS = 1096
+#: Days of daily demand history read for the models: D - 1096 .. D - 1, three years
+#: plus a day for a leap year (Prophet's yearly seasonality wants two full years).
+DEMAND_HISTORY_DAYS = 1096
 #: Days back in which received purchase orders are used to measure lead times.
 LEAD_TIME_DAYS_BACK = 730
 
@@ -54,12 +55,6 @@ class Extract:
         for f in fields(self):
             getattr(self, f.name).to_parquet(directory / f"{f.name}.parquet", index=False)
 
-    @classmethod
-    def load(cls, directory: Path) -> Extract:
-        return cls(
-            **{f.name: pd.read_parquet(directory / f"{f.name}.parquet") for f in fields(cls)}
-        )
-
     @staticmethod
     def read(directory: Path, name: str, since: dt.date | None = None) -> pd.DataFrame:
         """One saved frame; with ``since``, only its rows with ``ds >= since`` (memory-bounded)."""
@@ -71,7 +66,8 @@ class Extract:
 
 
 def history_start(run_date: dt.date) -> dt.date:
-    return run_date - dt.timedelta(days=HISTORY_DAYS)
+    """First day of the demand history read for run date D: D - :data:`DEMAND_HISTORY_DAYS`."""
+    return run_date - dt.timedelta(days=DEMAND_HISTORY_DAYS)
 
 
 def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:

@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import re
 from collections.abc import Callable, Mapping
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from replenishment.db import (
-    bulk_insert,
-    ddl_lock,
-    run_script,
-    schema_prefix,
-    split_statements,
-    sql_text,
-    sql_value,
-)
+from replenishment.db import schema_prefix, sql_value
+from replenishment.warehouse import ensure_tables, replace_rows, table_columns
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +28,8 @@ OUTPUT_TABLES = (
     "data_quality_results",
     "pipeline_runs",
 )
-
-#: Test hook: name of a table after which the load raises (to prove atomicity).
-FAIL_AFTER_ENV = "REPLENISHMENT_FAIL_LOAD_AFTER"
-
-
-class InjectedLoadFailure(RuntimeError):
-    """Raised by the fault-injection hook, never in normal operation."""
+#: The DDL of the output tables.
+TABLES_SCRIPT = "create_reporting_tables.sql"
 
 
 def ensure_reporting_tables(engine: Engine, schema: str) -> None:
@@ -51,27 +37,11 @@ def ensure_reporting_tables(engine: Engine, schema: str) -> None:
 
     Existing tables are never dropped: a column present in
     ``create_reporting_tables.sql`` but missing from the database is added with
-    ``ALTER TABLE ... ADD COLUMN`` (nullable), so older reporting tables keep their rows.
+    ``ALTER TABLE ... ADD COLUMN`` (nullable), so older reporting tables keep their rows
+    (:func:`replenishment.warehouse.ensure_tables`).
     """
     with engine.begin() as conn:
-        ddl_lock(conn)
-        prefix = schema_prefix(conn, schema)
-        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
-        # schema exists: a least-privilege pipeline role only checks for it
-        if prefix and not sa.inspect(conn).has_schema(schema):
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        run_script(conn, "create_reporting_tables.sql", reporting=prefix)
-        inspector = sa.inspect(conn)
-        for table, columns in reporting_columns().items():
-            have = {
-                c["name"] for c in inspector.get_columns(table, schema=prefix.rstrip(".") or None)
-            }
-            for name, sql_type in columns.items():
-                if name not in have:
-                    log.warning("adding column %s.%s (%s)", table, name, sql_type)
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE {prefix}{table} ADD COLUMN {name} {sql_type}"
-                    )
+        ensure_tables(conn, schema, TABLES_SCRIPT)
 
 
 def publish_views(engine: Engine, schema: str) -> list[str]:
@@ -92,32 +62,15 @@ def publish_views(engine: Engine, schema: str) -> list[str]:
 
 def reporting_columns() -> dict[str, dict[str, str]]:
     """Columns and SQL types of each output table, as ``create_reporting_tables.sql`` defines them."""
-    tables: dict[str, dict[str, str]] = {}
-    for statement in split_statements(sql_text("create_reporting_tables.sql")):
-        match = re.match(r"CREATE TABLE IF NOT EXISTS\s+(\w+)\s*\((.*)\)\s*$", statement, re.S)
-        if not match:
-            continue
-        columns: dict[str, str] = {}
-        for line in match.group(2).splitlines():
-            parts = line.strip().rstrip(",").split()
-            if len(parts) >= 2 and parts[0].upper() not in ("PRIMARY", "UNIQUE", "CONSTRAINT"):
-                sql_type = parts[1] + (f" {parts[2]}" if parts[1].upper() == "DOUBLE" else "")
-                columns[parts[0]] = sql_type
-        tables[match.group(1)] = columns
-    return tables
+    return table_columns([TABLES_SCRIPT])
 
 
-def _replace(
-    conn: Connection, prefix: str, table: str, run_date: dt.date, frame: pd.DataFrame
-) -> int:
-    conn.execute(
-        sa.text(f"DELETE FROM {prefix}{table} WHERE run_date = :run_date"),
-        {"run_date": sql_value(conn, run_date)},
-    )
-    frame = frame.copy()
-    frame["run_date"] = run_date
-    columns = ["run_date", *[c for c in frame.columns if c != "run_date"]]
-    return bulk_insert(conn, f"{prefix}{table}", frame[columns])
+def write_table(conn: Connection, table: str, run_date: dt.date, frame: pd.DataFrame) -> int:
+    """Replace ``run_date``'s rows of one output table (``table`` schema-qualified); rows written.
+
+    The one write of :func:`load_outputs`, per table, inside its transaction.
+    """
+    return replace_rows(conn, table, {"run_date": run_date}, frame)
 
 
 def load_outputs(
@@ -135,15 +88,12 @@ def load_outputs(
     unknown = set(tables) - set(OUTPUT_TABLES)
     if unknown:
         raise ValueError(f"not output tables: {sorted(unknown)}")
-    fail_after = os.environ.get(FAIL_AFTER_ENV)
     written: dict[str, int] = {}
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
         for table, frame in tables.items():
             rows = frame() if callable(frame) else frame
-            written[table] = _replace(conn, prefix, table, run_date, rows)
-            if fail_after == table:
-                raise InjectedLoadFailure(f"injected failure after writing {table}")
+            written[table] = write_table(conn, f"{prefix}{table}", run_date, rows)
     log.info("loaded run %s: %s", run_date, written)
     return written
 

@@ -268,7 +268,7 @@ def stage_load(
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
     from replenishment.extract import Extract
-    from replenishment.report import write_report
+    from replenishment.report import CHART_HISTORY_DAYS, write_report
 
     report = write_report(
         Path(settings.report_dir),
@@ -278,7 +278,7 @@ def stage_load(
         orders,
         accuracy,
         quality,
-        Extract.read(d, "demand", run_date - dt.timedelta(days=90)),
+        Extract.read(d, "demand", run_date - dt.timedelta(days=CHART_HISTORY_DAYS)),
     )
     summary["report_path"] = str(report)
     engine = make_engine(settings.warehouse_url)

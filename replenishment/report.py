@@ -19,7 +19,8 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 CHARTS = 8
-HISTORY_DAYS = 90
+#: Days of actual demand before the run date shown in each chart of the run report.
+CHART_HISTORY_DAYS = 90
 
 
 def _esc(value: Any) -> str:
@@ -52,7 +53,7 @@ def _chart(sku_id: str, history: pd.DataFrame, forecast: pd.DataFrame) -> str:
     top = max(float(hist["y"].max()) if len(hist) else 0.0, float(fc["yhat_upper"].max()), 1.0)
 
     def x(d: Any) -> float:
-        return pad + (pd.Timestamp(d) - start).days / span * (w - 2 * pad)
+        return float(pad + (pd.Timestamp(d) - start).days / span * (w - 2 * pad))
 
     def y(v: float) -> float:
         return h - pad - float(v) / top * (h - 2 * pad)
@@ -98,7 +99,7 @@ def write_report(
     path = directory / f"{run_date.isoformat()}.html"
     placed = orders[orders["order_qty"] > 0].sort_values("order_value", ascending=False)
     top = placed.head(CHARTS)["sku_id"].tolist()
-    since = pd.Timestamp(run_date) - pd.Timedelta(days=HISTORY_DAYS)
+    since = pd.Timestamp(run_date) - pd.Timedelta(days=CHART_HISTORY_DAYS)
     charts = "".join(
         _chart(
             s,
@@ -166,7 +167,7 @@ figure {{ display: inline-block; margin: 0.5rem; }}
 <h2>Totals</h2>{_table(totals, ["measure", "value"])}
 <h2>Biggest orders</h2>{_table(placed.head(20), ["sku_id", "order_qty", "order_packs", "order_value", "inventory_position", "reorder_point", "order_up_to", "expected_receipt_date", "reason"])}
 <h2>Demand and forecast of the largest orders</h2>
-<p>Grey: actual daily demand over the last {HISTORY_DAYS} days; blue: forecast and its interval.</p>
+<p>Grey: actual daily demand over the last {CHART_HISTORY_DAYS} days; blue: forecast and its interval.</p>
 {charts}
 <h2>Forecast accuracy (holdout backtest of the SKUs backtested in this run)</h2>{_table(by_class, ["demand_class", "skus", "wape", "baseline_wape"])}
 <h2>Data quality</h2>{_table(quality, [c for c in quality_cols if c in quality.columns])}

@@ -8,54 +8,46 @@ table and view means. From it come
 * the README's data dictionary, the section between the markers
   ``<!-- data-dictionary:start -->`` and ``<!-- data-dictionary:end -->``:
   :func:`data_dictionary_markdown`, written by
-  ``python -m replenishment.reporting --write-readme`` and checked by ``--check``.
+  ``replenishment reporting --write-readme`` and checked by ``--check``
+  (:mod:`replenishment.cli`).
 
 The views of ``include/sql/create_reporting_views.sql`` are created by
-:func:`create_views`.
+:func:`create_views`. Tables are created and written by :mod:`replenishment.warehouse`
+(this module never imports :mod:`replenishment.load`, which calls it).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from replenishment.config import PROJECT_ROOT
-from replenishment.db import (
-    SQL_DIR,
-    ddl_lock,
-    run_script,
-    schema_prefix,
-    split_statements,
-    sql_text,
-)
+from replenishment.db import IDENTIFIER, SQL_DIR, schema_prefix, split_statements, sql_text
+from replenishment.warehouse import ensure_tables, table_columns
 
 log = logging.getLogger(__name__)
 
 DICTIONARY_FILE = SQL_DIR / "reporting_columns.yaml"
 VIEWS_FILE = "create_reporting_views.sql"
 #: DDL files whose tables the dictionary documents.
+SIMULATION_TABLES = "create_simulation_tables.sql"
 DDL_FILES = (
     "create_reporting_tables.sql",
     "create_backtest_table.sql",
-    "create_simulation_tables.sql",
+    SIMULATION_TABLES,
 )
 README = PROJECT_ROOT / "README.md"
 START_MARKER = "<!-- data-dictionary:start -->"
 END_MARKER = "<!-- data-dictionary:end -->"
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CREATE_VIEW = re.compile(r"^CREATE\s+OR\s+REPLACE\s+VIEW\s+([\w.]+)\s+AS\s", re.I)
-_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS\s+(\w+)\s*\((.*)\)\s*$", re.S | re.I)
 #: How long replacing a view may wait for BI queries holding it before it is skipped.
 VIEW_LOCK_TIMEOUT = "5s"
 
@@ -82,7 +74,7 @@ def dictionary() -> dict[str, Relation]:
         for name, spec in (raw.get(group) or {}).items():
             columns = {str(k): " ".join(str(v).split()) for k, v in spec["columns"].items()}
             for ident in (name, *columns):
-                if not _IDENTIFIER.match(ident):
+                if not IDENTIFIER.match(ident):
                     raise ValueError(f"{DICTIONARY_FILE.name}: {ident!r} is not a plain identifier")
             key = tuple(spec.get("key") or ())
             unknown = [k for k in key if k not in columns]
@@ -100,19 +92,7 @@ def dictionary() -> dict[str, Relation]:
 
 def ddl_columns(files: Iterable[str] = DDL_FILES) -> dict[str, list[str]]:
     """Column names, in order, of every ``CREATE TABLE`` of the given SQL files."""
-    tables: dict[str, list[str]] = {}
-    for name in files:
-        for statement in split_statements(sql_text(name)):
-            match = _CREATE_TABLE.match(statement)
-            if not match:
-                continue
-            columns = []
-            for line in match.group(2).splitlines():
-                parts = line.strip().rstrip(",").split()
-                if len(parts) >= 2 and parts[0].upper() not in ("PRIMARY", "UNIQUE", "CONSTRAINT"):
-                    columns.append(parts[0])
-            tables[match.group(1)] = columns
-    return tables
+    return {table: list(columns) for table, columns in table_columns(files).items()}
 
 
 def view_statements(reporting_prefix: str = "") -> list[tuple[str, str]]:
@@ -143,8 +123,8 @@ def create_views(conn: Connection, reporting_prefix: str) -> list[str]:
     On SQLite each view is dropped and created again.
     """
     created = []
-    ddl_lock(conn)  # two loads at once (a backfill): one creates tables and views, then the other
-    run_script(conn, "create_simulation_tables.sql", reporting=reporting_prefix)
+    # under the DDL lock: two loads at once (a backfill) create tables and views in turn
+    ensure_tables(conn, reporting_prefix.rstrip("."), SIMULATION_TABLES)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{VIEW_LOCK_TIMEOUT}'")
         try:
@@ -299,7 +279,7 @@ def data_dictionary_markdown() -> str:
     """The data dictionary as Markdown: one section per table, then per view."""
     lines = [
         f"<!-- generated from include/sql/{DICTIONARY_FILE.name} by "
-        "`python -m replenishment.reporting --write-readme`; edit the YAML, not this -->",
+        "`replenishment reporting --write-readme`; edit the YAML, not this -->",
         "",
     ]
     for rel in dictionary().values():
@@ -321,77 +301,3 @@ def readme_with_dictionary(readme: str) -> str:
         raise ValueError(f"README has no {START_MARKER} … {END_MARKER} section")
     head = readme[: start + len(START_MARKER)]
     return f"{head}\n{data_dictionary_markdown()}{readme[end:]}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m replenishment.reporting [--write-readme | --check | --create-views --url URL]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m replenishment.reporting",
-        description="The data dictionary of the reporting tables and views "
-        f"(include/sql/{DICTIONARY_FILE.name}).",
-    )
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument(
-        "--write-readme", action="store_true", help="regenerate the README's data dictionary"
-    )
-    action.add_argument(
-        "--check", action="store_true", help="exit 1 when the README's data dictionary is stale"
-    )
-    action.add_argument(
-        "--create-views",
-        action="store_true",
-        help="create the reporting tables if missing, the views and the comments in --url "
-        "(what every load does unless publish_views is off)",
-    )
-    parser.add_argument("--url", help="SQLAlchemy URL of the warehouse (--create-views)")
-    parser.add_argument("--schema", default="reporting", help="reporting schema (--create-views)")
-    parser.add_argument("--readme", type=Path, default=README, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    if args.create_views:
-        if not args.url:
-            parser.error("--create-views needs --url")
-        return _create_views_command(args.url, args.schema)
-    if not (args.write_readme or args.check):
-        sys.stdout.write(data_dictionary_markdown())
-        return 0
-    current = args.readme.read_text(encoding="utf-8")
-    try:
-        wanted = readme_with_dictionary(current)
-    except ValueError as exc:
-        print(f"{args.readme}: {exc}", file=sys.stderr)
-        return 1
-    if args.check:
-        if wanted != current:
-            print(
-                f"{args.readme}: the data dictionary is out of date; run "
-                "python -m replenishment.reporting --write-readme",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{args.readme}: data dictionary up to date")
-        return 0
-    if wanted != current:
-        args.readme.write_text(wanted, encoding="utf-8")
-        print(f"{args.readme}: data dictionary written")
-    else:
-        print(f"{args.readme}: data dictionary already up to date")
-    return 0
-
-
-def _create_views_command(url: str, schema: str) -> int:
-    from replenishment.db import make_engine
-    from replenishment.load import ensure_reporting_tables, publish_views
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    engine = make_engine(url)
-    try:
-        ensure_reporting_tables(engine, schema)
-        created = publish_views(engine, schema)
-    finally:
-        engine.dispose()
-    print(f"views: {', '.join(created) or 'none replaced (in use)'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

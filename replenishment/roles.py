@@ -9,7 +9,8 @@
 
 The script is idempotent. It holds no passwords: set them with psql's ``\\password``, or
 with this module's command line, which reads each password from an environment variable
-and sends only its SCRAM-SHA-256 verifier to the server (as ``\\password`` does)::
+and sends only its SCRAM-SHA-256 verifier to the server (as ``\\password`` does: the
+verifier is made by libpq itself, ``PQencryptPasswordConn``, through psycopg2)::
 
     python -m replenishment.roles --url postgresql+psycopg2://postgres@dbhost/warehouse \\
         --pipeline-password-env PIPELINE_DB_PASSWORD --bi-password-env BI_DB_PASSWORD
@@ -18,27 +19,24 @@ and sends only its SCRAM-SHA-256 verifier to the server (as ``\\password`` does)
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import re
-import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from replenishment.db import _IDENTIFIER, make_engine, sql_text
+from replenishment.db import check_identifier, make_engine, sql_text
 
 log = logging.getLogger(__name__)
 
 PIPELINE_ROLE = "replenishment_pipeline"
 BI_ROLE = "replenishment_bi"
 ROLES_SCRIPT = "create_roles.sql"
-#: PBKDF2 iterations of the SCRAM-SHA-256 verifiers (PostgreSQL's default).
-SCRAM_ITERATIONS = 4096
+#: Password hashing asked of libpq (``password_encryption`` of PostgreSQL >= 14).
+PASSWORD_ALGORITHM = "scram-sha-256"
 
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 _VERIFIER = re.compile(r"^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")
@@ -100,9 +98,8 @@ def roles_statements(
     reporting_schema: str = "reporting", source_schema: str = "public"
 ) -> list[str]:
     """The statements of ``create_roles.sql`` for these schemas (plain identifiers only)."""
-    for what, name in (("reporting schema", reporting_schema), ("source schema", source_schema)):
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"{what} {name!r} is not a plain SQL identifier")
+    check_identifier(reporting_schema, "reporting schema")
+    check_identifier(source_schema, "source schema")
     script = (
         sql_text(ROLES_SCRIPT)
         .replace("{{ reporting_schema }}", reporting_schema)
@@ -138,26 +135,20 @@ def apply_roles(
     )
 
 
-def scram_sha256_verifier(
-    password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS
-) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802 / 7677).
+def scram_sha256_verifier(conn: Connection, role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``role`` with ``password``.
 
-    Printable ASCII only: libpq normalises other passwords with SASLprep, which this
-    does not implement, so they are refused rather than stored unusable.
+    Made by the driver's libpq (``psycopg2.extensions.encrypt_password``, i.e.
+    ``PQencryptPasswordConn``: RFC 5802 / 7677 with a random salt, 4096 iterations and
+    SASLprep), on the connection's psycopg2 driver connection; the password itself
+    never goes to the server.
     """
-    if not password or not all(" " <= ch <= "~" for ch in password):
-        raise ValueError("password must be non-empty printable ASCII (set others with \\password)")
-    salt = secrets.token_bytes(16) if salt is None else salt
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    if not password:
+        raise ValueError(f"password of {role} is empty")
+    from psycopg2.extensions import encrypt_password
 
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode("ascii")
-
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    raw: Any = conn.connection.dbapi_connection
+    return str(encrypt_password(password, role, raw, PASSWORD_ALGORITHM))
 
 
 def set_password(conn: Connection, role: str, password: str) -> None:
@@ -168,9 +159,9 @@ def set_password(conn: Connection, role: str, password: str) -> None:
     """
     if role not in (PIPELINE_ROLE, BI_ROLE):
         raise ValueError(f"not a replenishment role: {role!r}")
-    verifier = scram_sha256_verifier(password)
-    if not _VERIFIER.match(verifier):  # pragma: no cover - guaranteed by construction
-        raise ValueError("malformed SCRAM verifier")
+    verifier = scram_sha256_verifier(conn, role, password)
+    if not _VERIFIER.match(verifier):
+        raise ValueError(f"libpq returned no SCRAM-SHA-256 verifier for {role}")
     conn.execution_options(no_parameters=True).exec_driver_sql(
         f"ALTER ROLE {role} PASSWORD '{verifier}'"
     )

@@ -133,11 +133,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import sqlalchemy as sa
 from scipy.special import ndtri
 from sqlalchemy.engine import Engine
 
-from replenishment.db import bulk_insert, ddl_lock, query_frame, run_script, schema_prefix
+from replenishment.db import query_frame
 from replenishment.policy import review_days
 
 log = logging.getLogger(__name__)
@@ -1329,28 +1328,25 @@ def _pct(x: float) -> str:
 def write_results(engine: Engine, schema: str, result: SimulationResult) -> dict[str, int]:
     """Replace the run's rows of both reporting tables in one transaction.
 
-    Creates the schema (where the database has schemas) and the tables of
+    Creates the schema (where the database has schemas and it is missing: the
+    least-privilege pipeline role may not create one) and the tables of
     ``include/sql/create_simulation_tables.sql`` when missing; deletes the rows of
-    ``run_id`` and inserts the new ones.
+    ``run_id`` and inserts the new ones (:mod:`replenishment.warehouse`).
     """
+    from replenishment.warehouse import replace_rows, reporting_transaction
+
     run_id = result.config.key
     written: dict[str, int] = {}
-    with engine.begin() as conn:
-        ddl_lock(conn)
-        prefix = schema_prefix(conn, schema)
-        if prefix:
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        run_script(conn, "create_simulation_tables.sql", reporting=prefix)
+    with reporting_transaction(engine, schema, "create_simulation_tables.sql") as (conn, prefix):
         for table, frame in ((SKU_TABLE, result.per_sku), (SUMMARY_TABLE, result.summary)):
-            conn.execute(
-                sa.text(f"DELETE FROM {prefix}{table} WHERE run_id = :run_id"), {"run_id": run_id}
-            )
-            written[table] = bulk_insert(conn, f"{prefix}{table}", _sql_ready(frame))
+            key = {"run_id": run_id}
+            written[table] = replace_rows(conn, f"{prefix}{table}", key, _sql_ready(frame))
     log.info("simulate: wrote run %s: %s", run_id, written)
     return written
 
 
 def _sql_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with non-finite floats (NaN, inf) as None, stored as SQL NULL."""
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):

@@ -14,7 +14,7 @@ and prints SKUs/s, the ratios and peak memory.
 ``e2e`` runs ``replenishment run`` for the demo run date as a subprocess and prints each
 stage's time (from pipeline_runs) and the peak RSS of any process of the run.
 
-``bi`` fills a PostgreSQL database with a year of daily runs (replenishment.bi_benchmark:
+``bi`` fills a PostgreSQL database with a year of daily runs (scripts/bi_benchmark.py:
 365 run dates x 10,000 SKUs, 99 M forecast rows, and the source tables the views read),
 then times the queries BI tools and the Airflow plugin send, with their EXPLAIN (ANALYZE,
 BUFFERS) summaries; with ``--before REF`` first with the views, indexes and plugin of the
@@ -210,7 +210,8 @@ def bench_e2e(args: argparse.Namespace) -> None:
 
 
 def bench_bi(args: argparse.Namespace) -> None:
-    from replenishment import bi_benchmark as bb
+    import bi_benchmark as bb  # scripts/bi_benchmark.py, beside this file
+
     from replenishment.db import make_engine
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -294,7 +295,8 @@ def _load_module(path: Path, name: str = "replenishment_plugin") -> ModuleType:
 
 def _before_state(engine: Any, ref: str) -> tuple[ModuleType, set[str]]:
     """Views, secondary indexes and plugin as they were at git revision ``ref``."""
-    from replenishment import bi_benchmark as bb
+    import bi_benchmark as bb  # scripts/bi_benchmark.py, beside this file
+
     from replenishment.db import split_statements
 
     ddl = _git_show(ref, "include/sql/create_reporting_tables.sql")
@@ -330,7 +332,7 @@ def _run_queries(
     engine: Any, plugin: ModuleType, values: dict[str, Any], repeat: int
 ) -> dict[str, dict[str, Any]]:
     """Each query: its EXPLAIN (ANALYZE, BUFFERS) summary, then the median of ``repeat`` timed runs."""
-    from replenishment import bi_benchmark as bb
+    import bi_benchmark as bb  # scripts/bi_benchmark.py, beside this file
 
     queries = bb.view_queries(engine, values)
     queries += bb.plugin_queries(engine, plugin, values["run_date"], values["sku_id"])
@@ -378,9 +380,9 @@ def _load_times(
     ``configs``: label -> secondary indexes kept (None: all). The extra run dates are
     deleted afterwards and every index is built again (timed: a year's rows).
     """
+    import bi_benchmark as bb  # scripts/bi_benchmark.py, beside this file
     import sqlalchemy as sa
 
-    from replenishment import bi_benchmark as bb
     from replenishment.load import (
         OUTPUT_TABLES,
         ensure_reporting_tables,

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,31 @@ RUN_DATE = dt.date(2026, 7, 1)
 SMALL_DEMO = {"n_skus": 24, "years": 2.2, "end_date": dt.date(2026, 6, 30), "seed": 7}
 
 PLUGIN_FILE = Path(__file__).resolve().parents[1] / "plugins" / "replenishment_plugin.py"
+
+
+class InjectedLoadFailure(RuntimeError):
+    """Raised by :func:`fail_load_after`, the tests' fault in the middle of a load."""
+
+
+def fail_load_after(monkeypatch: Any, table: str) -> None:
+    """Make every load raise :class:`InjectedLoadFailure` right after it wrote ``table``.
+
+    The seam is :func:`replenishment.load.write_table`, the one write per table of
+    :func:`replenishment.load.load_outputs`: the real write runs, then the failure, so the
+    test proves that the transaction rolls back rows already written.
+    """
+    from replenishment import load
+
+    real = load.write_table
+
+    def write_then_fail(conn: Any, name: str, run_date: dt.date, frame: pd.DataFrame) -> int:
+        rows = real(conn, name, run_date, frame)
+        if name.split(".")[-1] == table:
+            raise InjectedLoadFailure(f"injected failure after writing {table}")
+        return rows
+
+    monkeypatch.setattr(load, "write_table", write_then_fail)
+
 
 VOLATILE = {"pipeline_runs": ["started_at", "finished_at", "run_id", "run_type", "report_path"]}
 

@@ -1,4 +1,4 @@
--- Synthetic year of daily runs for the BI benchmark (replenishment.bi_benchmark,
+-- Synthetic year of daily runs for the BI benchmark (scripts/bi_benchmark.py,
 -- scripts/benchmark.py bi, tests/integration/test_bi_performance.py). PostgreSQL only:
 -- every row is made by the server (generate_series, random()), nothing passes through
 -- Python. The tables themselves come from the project's DDL (create_source_tables.sql,

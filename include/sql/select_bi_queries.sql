@@ -1,6 +1,6 @@
 -- What BI tools ask the reporting views, filtered the way a dashboard filters them.
 -- Timed by `scripts/benchmark.py bi` and plan-checked by
--- tests/integration/test_bi_performance.py (replenishment.bi_benchmark.view_queries).
+-- tests/integration/test_bi_performance.py (view_queries of scripts/bi_benchmark.py).
 -- Each statement starts with a "-- query: name" line. Bind parameters: :sku_id,
 -- :category, :since (first run date of the last 90 days), :scored_run_date (a run
 -- whose whole horizon has actuals).

@@ -21,16 +21,19 @@ import pandas as pd
 import pytest
 
 from replenishment.config import Settings
-from replenishment.db import bulk_insert, make_engine
+from replenishment.db import make_engine
 from replenishment.extract import extract
-from replenishment.load import FAIL_AFTER_ENV, OUTPUT_TABLES, InjectedLoadFailure, read_output
+from replenishment.load import OUTPUT_TABLES, read_output
 from replenishment.pipeline import run_pipeline
+from replenishment.warehouse import bulk_insert
 from tests.airflow_stack import DAG_ID, AirflowStack
 from tests.airflow_stack import airflow_stack as start_stack
 from tests.support import (
     RUN_DATE,
+    InjectedLoadFailure,
     assert_same_outputs,
     check_contract,
+    fail_load_after,
     outputs,
     raw_output,
 )
@@ -240,7 +243,7 @@ def test_a_load_that_fails_halfway_leaves_every_table_as_it_was(planned, monkeyp
     finally:
         engine.dispose()
 
-    monkeypatch.setenv(FAIL_AFTER_ENV, fail_after)
+    fail_load_after(monkeypatch, fail_after)
     with pytest.raises(InjectedLoadFailure):
         # a different horizon: every table would get different rows
         run_pipeline(planned["settings"](horizon_days=14), RUN_DATE)
@@ -257,7 +260,7 @@ def test_a_load_that_fails_halfway_leaves_every_table_as_it_was(planned, monkeyp
         engine.dispose()
 
     # nothing is left locked or half-done: the next good run replaces the date's rows
-    monkeypatch.delenv(FAIL_AFTER_ENV)
+    monkeypatch.undo()
     run_pipeline(planned["settings"](horizon_days=14), RUN_DATE)
     check_contract(url, RUN_DATE, horizon_days=14)
 

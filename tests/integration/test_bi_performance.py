@@ -2,7 +2,7 @@
 
 One PostgreSQL database gets 365 run dates x 10,000 SKUs (9,697 active) of every
 reporting table, with the source tables the views join at a matching size
-(``replenishment.bi_benchmark.generate``: the project's own DDL, indexes and views, rows
+(``scripts/bi_benchmark.py``, ``generate``: the project's own DDL, indexes and views, rows
 made by the server). Then every query BI tools and the Airflow plugin send
 (``include/sql/select_bi_queries.sql`` and the plugin's own functions) is run under
 ``EXPLAIN (ANALYZE, FORMAT JSON)`` and its plan checked: the queries about one SKU, one
@@ -26,7 +26,8 @@ import re
 import pandas as pd
 import pytest
 
-from replenishment.bi_benchmark import (
+from replenishment.db import make_engine, sql_text
+from scripts.bi_benchmark import (
     BiSpec,
     Query,
     explain,
@@ -37,7 +38,6 @@ from replenishment.bi_benchmark import (
     secondary_indexes,
     view_queries,
 )
-from replenishment.db import make_engine, sql_text
 from tests.support import load_plugin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -10,6 +10,7 @@ import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
+from replenishment.cli import main as cli_main
 from replenishment.config import Settings
 from replenishment.db import make_engine, run_script
 from replenishment.load import OUTPUT_TABLES, ensure_reporting_tables
@@ -101,10 +102,25 @@ def test_roles_script_templates_identifiers_only():
             roles_statements(source_schema=bad)
 
 
-def test_scram_verifier_matches_rfc7677_example():
+def _scram_keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """StoredKey and ServerKey of RFC 5802 section 3, the test's own reference."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return hashlib.sha256(client_key).digest(), server_key
+
+
+def _verifier(stored_key: bytes, server_key: bytes, salt: bytes, iterations: int) -> str:
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def test_scram_reference_matches_rfc7677_example():
     # RFC 7677 section 3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==.
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-    verifier = scram_sha256_verifier("pencil", salt=salt, iterations=4096)
+    verifier = _verifier(*_scram_keys("pencil", salt, 4096), salt, 4096)
     head, keys = verifier.rsplit("$", 1)
     assert head == "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ=="
     stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
@@ -122,8 +138,27 @@ def test_scram_verifier_matches_rfc7677_example():
     client_signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
     client_key = bytes(a ^ b for a, b in zip(proof, client_signature, strict=True))
     assert hashlib.sha256(client_key).digest() == stored_key
-    with pytest.raises(ValueError):
-        scram_sha256_verifier("pässword")
+
+
+@pytest.mark.postgres
+def test_driver_scram_verifier_matches_the_rfc_reference(pg_url):
+    """The verifier libpq makes (through psycopg2) is RFC 5802's for its own salt."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            verifier = scram_sha256_verifier(conn, PIPELINE_ROLE, "pencil")
+            again = scram_sha256_verifier(conn, PIPELINE_ROLE, "pencil")
+            scram_sha256_verifier(conn, PIPELINE_ROLE, "pässword")  # libpq applies SASLprep
+            with pytest.raises(ValueError):
+                scram_sha256_verifier(conn, PIPELINE_ROLE, "")
+    finally:
+        engine.dispose()
+    head, _ = verifier.rsplit("$", 1)
+    iterations, salt_b64 = head.removeprefix("SCRAM-SHA-256$").split(":")
+    salt = base64.b64decode(salt_b64)
+    assert int(iterations) == 4096 and len(salt) == 16
+    assert verifier == _verifier(*_scram_keys("pencil", salt, 4096), salt, 4096)
+    assert again != verifier, "a fresh random salt for every verifier"
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -221,6 +256,26 @@ def test_pipeline_role_runs_the_pipeline_and_bi_role_only_reads_reporting(pg_war
     pipeline.dispose()
     _counts(bi_url, ("orders_to_place", "later_table"), schema="reporting")
     _denied(bi_url, "INSERT INTO reporting.later_table VALUES (1)")
+
+
+@pytest.mark.postgres
+def test_pipeline_role_writes_a_simulation(pg_warehouse, capsys):
+    """``replenishment simulate --write`` as the pipeline role, which has no CREATE on the
+    database: the write must not ask for CREATE SCHEMA when the schema exists."""
+    admin = make_engine(pg_warehouse)
+    apply_roles(admin)
+    admin.dispose()
+    pipeline_url = _as_role(pg_warehouse, PIPELINE_ROLE)
+    _denied(pipeline_url, "CREATE SCHEMA IF NOT EXISTS reporting")
+    argv = ["simulate", "--url", pipeline_url, "--start", "2026-06-01", "--days", "5"]
+    assert cli_main([*argv, "--skus", "3", "--workers", "1", "--write"]) == 0
+    assert "written: 9 rows to inventory_simulation" in capsys.readouterr().out
+    counts = _counts(
+        _as_role(pg_warehouse, BI_ROLE),
+        ("inventory_simulation", "inventory_simulation_summary"),
+        schema="reporting",
+    )
+    assert counts["inventory_simulation"] == 9 and counts["inventory_simulation_summary"] > 0
 
 
 @pytest.mark.postgres

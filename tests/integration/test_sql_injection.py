@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from replenishment.config import Settings
-from replenishment.db import bulk_insert, make_engine, schema_prefix, table_exists
+from replenishment.db import make_engine, schema_prefix, table_exists
 from replenishment.pipeline import run_pipeline
+from replenishment.warehouse import bulk_insert
 from tests.support import RUN_DATE, check_contract, outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,10 +154,6 @@ DEFAULT_SQL_TEMPLATES = {"reporting"}
 #: Expressions allowed inside SQL-building f-strings, per module, with why they are safe.
 #: Anything else interpolated into SQL fails the test: bind it as a parameter instead.
 SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
-    "backtest.py": {
-        "schema": "identifier checked by db.schema_prefix",
-        "prefix": "db.schema_prefix result",
-    },
     "bi_benchmark.py": {
         "prefix": "db.schema_prefix result",
         "table": "names from SOURCE_TABLES / OUTPUT_TABLES",
@@ -164,19 +161,10 @@ SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
         "options": "EXPLAIN option constants",
         "statement": "a query of select_bi_queries.sql or one the plugin sent, explained as is",
     },
-    "db.py": {
-        "table": "checked against db._IDENTIFIER in bulk_insert",
-        "columns": "checked against db._IDENTIFIER in bulk_insert",
-        "', '.join(columns)": "checked against db._IDENTIFIER in bulk_insert",
-        "placeholders": "':name' bind markers built from checked column names",
-    },
     "demo.py": {"table": "names from the SOURCE_TABLES / TRUTH_TABLE constants"},
     "load.py": {
-        "schema": "identifier checked by db.schema_prefix",
         "prefix": "db.schema_prefix result",
-        "table": "names from OUTPUT_TABLES / create_reporting_tables.sql",
-        "name": "column names parsed from create_reporting_tables.sql",
-        "sql_type": "column types parsed from create_reporting_tables.sql",
+        "table": "names from OUTPUT_TABLES, checked by read_output",
     },
     "reporting.py": {
         "name": "view names parsed from create_reporting_views.sql",
@@ -197,6 +185,18 @@ SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
         "schema": "identifier checked by db.schema_prefix",
         "prefix": "db.schema_prefix result",
         "table": "names of the simulator's output tables (constants)",
+    },
+    "warehouse.py": {
+        "schema": "identifier checked by db.schema_prefix",
+        "prefix": "db.schema_prefix result",
+        "table": "table names parsed from include/sql (ensure_tables), or checked against "
+        "db.IDENTIFIER part by part (bulk_insert)",
+        "name": "column names parsed from the CREATE TABLE of include/sql",
+        "sql_type": "column types parsed from the CREATE TABLE of include/sql",
+        "where": "'column = :column' built from key columns checked against db.IDENTIFIER",
+        "columns": "checked against db.IDENTIFIER in bulk_insert",
+        "', '.join(columns)": "checked against db.IDENTIFIER in bulk_insert",
+        "placeholders": "':name' bind markers built from checked column names",
     },
     "validate.py": {
         "spec.table": "suite table name from include/expectations (reviewed files)",
@@ -239,6 +239,7 @@ def test_sql_files_take_values_as_bind_parameters(path: Path):
 def _module_files() -> list[Path]:
     files = sorted((ROOT / "replenishment").glob("*.py"))
     files += sorted((ROOT / "dags").rglob("*.py"))
+    files.append(ROOT / "scripts" / "bi_benchmark.py")
     return files
 
 

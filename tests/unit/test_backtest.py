@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from replenishment.backtest import BacktestConfig, cutoffs, rolling_origin, summarise
+from replenishment.config import Settings
 
 RUN_DATE = dt.date(2026, 7, 1)
 DAYS = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=500, freq="D")
@@ -73,3 +76,32 @@ def test_censoring_stockouts_improves_accuracy():
     assert with_c["wape"] < plain["wape"]
     assert abs(with_c["bias"]) < abs(plain["bias"])
     assert plain["bias"] < -0.05  # zeros taught the uncensored model that demand fell
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_config_from_settings_keeps_every_run_setting():
+    """The weekly DAG builds its config from the run's Settings: REPLENISHMENT_MIN_HISTORY_DAYS
+    (and horizon, holidays, workers) reach the backtest, not only the DAG's own params."""
+    env = {"REPLENISHMENT_MIN_HISTORY_DAYS": "600", "REPLENISHMENT_FORECAST_WORKERS": "1"}
+    settings = Settings.load({"horizon_days": 14, "holiday_country": "DE"}, env=env)
+    cfg = BacktestConfig.from_settings(settings, RUN_DATE, origins=1)
+    assert (cfg.horizon_days, cfg.holiday_country, cfg.min_history_days) == (14, "DE", 600)
+    assert (cfg.origins, cfg.step_days, cfg.censoring, cfg.workers) == (1, 28, True, 1)
+
+    # 500 days of history < 600: the forecasts are those of a short history
+    y = np.random.default_rng(3).poisson(20, len(DAYS))
+    empty = pd.DataFrame({"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")})
+    out = rolling_origin(["A"], _demand("A", y), empty, NO_PROMOS, cfg)
+    assert out["demand_class"].tolist() == ["short"] and out["model"].tolist() == ["moving_average"]
+
+
+def test_weekly_dag_builds_its_config_from_settings():
+    dag_file = Path(__file__).resolve().parents[2] / "dags" / "replenishment_backtest_weekly.py"
+    calls = [
+        ast.unparse(node.func)
+        for node in ast.walk(ast.parse(dag_file.read_text()))
+        if isinstance(node, ast.Call)
+    ]
+    assert "BacktestConfig.from_settings" in calls and "BacktestConfig" not in calls

@@ -7,8 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from replenishment.db import bulk_insert, make_engine, run_script
+from replenishment.db import make_engine, run_script
 from replenishment.extract import extract
+from replenishment.warehouse import bulk_insert
 
 D = dt.date(2026, 7, 1)
 

@@ -8,13 +8,8 @@ import pandas as pd
 import pytest
 
 from replenishment.db import make_engine
-from replenishment.load import (
-    FAIL_AFTER_ENV,
-    InjectedLoadFailure,
-    ensure_reporting_tables,
-    load_outputs,
-    read_output,
-)
+from replenishment.load import ensure_reporting_tables, load_outputs, read_output
+from tests.support import InjectedLoadFailure, fail_load_after
 
 D1, D2 = dt.date(2026, 7, 1), dt.date(2026, 7, 2)
 
@@ -77,7 +72,7 @@ def test_failure_halfway_leaves_previous_rows(engine, monkeypatch):
     before = {
         t: read_output(engine, "reporting", t) for t in ("demand_forecast", "data_quality_results")
     }
-    monkeypatch.setenv(FAIL_AFTER_ENV, "demand_forecast")
+    fail_load_after(monkeypatch, "demand_forecast")
     with pytest.raises(InjectedLoadFailure):
         load_outputs(
             engine,

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from replenishment import reporting
+from replenishment.cli import reporting_main
 from replenishment.config import Settings
 from replenishment.db import make_engine, run_script, schema_prefix
 from replenishment.load import OUTPUT_TABLES
@@ -75,22 +76,22 @@ def test_readme_section_is_rewritten_between_the_markers(tmp_path, capsys):
     readme.write_text(
         f"# title\n\nintro\n{reporting.START_MARKER}\nstale\n{reporting.END_MARKER}\n\n## next\n"
     )
-    assert reporting.main(["--check", "--readme", str(readme)]) == 1
-    assert reporting.main(["--write-readme", "--readme", str(readme)]) == 0
+    assert reporting_main(["--check", "--readme", str(readme)]) == 1
+    assert reporting_main(["--write-readme", "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("# title\n\nintro\n")
     assert text.endswith(f"{reporting.END_MARKER}\n\n## next\n")
     assert "stale" not in text and reporting.data_dictionary_markdown() in text
-    assert reporting.main(["--check", "--readme", str(readme)]) == 0
+    assert reporting_main(["--check", "--readme", str(readme)]) == 0
     assert reporting.readme_with_dictionary(text) == text  # idempotent
     readme.write_text("# no markers\n")
-    assert reporting.main(["--check", "--readme", str(readme)]) == 1
+    assert reporting_main(["--check", "--readme", str(readme)]) == 1
     assert "data-dictionary" in capsys.readouterr().err
 
 
 def test_project_readme_data_dictionary_is_current():
-    """The README's section is generated: python -m replenishment.reporting --write-readme."""
-    assert reporting.main(["--check"]) == 0
+    """The README's section is generated: replenishment reporting --write-readme."""
+    assert reporting_main(["--check"]) == 0
 
 
 def test_comments_are_a_no_op_on_sqlite(tmp_path):
@@ -244,7 +245,7 @@ def test_views_can_be_left_to_the_warehouse_team(sqlite_warehouse, tmp_path, cap
     )
     run_pipeline(settings, RUN_DATE)
     assert views() == set()  # the load made none
-    assert reporting.main(["--create-views", "--url", sqlite_warehouse]) == 0
+    assert reporting_main(["--create-views", "--url", sqlite_warehouse]) == 0
     assert views() == {name for name, _ in reporting.view_statements()}
     assert "v_latest_orders" in capsys.readouterr().out
 

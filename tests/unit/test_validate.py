@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from replenishment import db
+from replenishment import db, warehouse
 from replenishment.validate import (
     RESULT_COLUMNS,
     SOURCE_SUITES,
@@ -144,7 +144,7 @@ def build(tmp_path: Path) -> Build:
                 if table in drop_tables:
                     continue
                 gone = [c for t, c in drop_columns if t == table]
-                db.bulk_insert(conn, table, frame.drop(columns=gone))
+                warehouse.bulk_insert(conn, table, frame.drop(columns=gone))
         return engine
 
     return _build
@@ -200,7 +200,7 @@ def test_clean_warehouse_passes_and_reports_every_suite(build: Build, tmp_path: 
     # the rows fit the reporting table as it is created
     with engine.begin() as conn:
         db.run_script(conn, "create_reporting_tables.sql")
-        assert db.bulk_insert(conn, "data_quality_results", frame) == 5
+        assert warehouse.bulk_insert(conn, "data_quality_results", frame) == 5
 
     index = tmp_path / "docs" / D.isoformat() / "index.html"
     assert report.data_docs_path == str(index)
