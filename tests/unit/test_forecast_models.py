@@ -14,19 +14,10 @@ import pytest
 from replenishment import forecast as fc
 from replenishment.config import Settings
 from replenishment.forecast import models
+from tests.unit.test_forecast import NO_PROMOS, NO_STOCKOUTS
 
 RUN_DATE = dt.date(2026, 7, 1)
 DAYS = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=400, freq="D")
-NO_PROMOS = pd.DataFrame(
-    {
-        "sku_id": pd.Series(dtype=str),
-        "start_date": pd.Series(dtype="datetime64[ns]"),
-        "end_date": pd.Series(dtype="datetime64[ns]"),
-    }
-)
-NO_STOCKOUTS = pd.DataFrame(
-    {"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")}
-)
 
 
 def _demand(sku: str, y: np.ndarray) -> pd.DataFrame:
