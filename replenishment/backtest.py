@@ -120,12 +120,14 @@ def rolling_origin(
     for origin in cutoffs(cfg):
         o = pd.Timestamp(origin)
         known = demand[demand["ds"] < o]
-        fcfg = ForecastConfig(
-            run_date=origin,
-            horizon_days=cfg.horizon_days,
-            holiday_country=cfg.holiday_country,
+        fcfg = ForecastConfig.from_settings(
+            Settings(
+                horizon_days=cfg.horizon_days,
+                holiday_country=cfg.holiday_country,
+                min_history_days=cfg.min_history_days,
+            ),
+            origin,
             backtest_days=0,
-            min_history_days=cfg.min_history_days,
         )
         used_stockouts = stockouts[stockouts["ds"] < o] if cfg.censoring else stockouts.iloc[0:0]
         result = forecast_frames(sku_ids, known, used_stockouts, promotions, fcfg, cfg.workers)

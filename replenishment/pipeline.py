@@ -153,15 +153,7 @@ def stage_forecast(
         demand = pd.read_parquet(d / "demand.parquet", filters=filters)
         stockouts = pd.read_parquet(d / "stockouts.parquet", filters=filters)
         promotions = pd.read_parquet(d / "promotions.parquet", filters=filters)
-        cfg = ForecastConfig(
-            run_date=run_date,
-            horizon_days=settings.horizon_days,
-            holiday_country=settings.holiday_country,
-            interval_width=settings.interval_width,
-            backtest_days=settings.backtest_days,
-            min_history_days=settings.min_history_days,
-            backtest_every_days=settings.backtest_every_days,
-        )
+        cfg = ForecastConfig.from_settings(settings, run_date)
         result = forecast_frames(
             sku_ids,
             demand,

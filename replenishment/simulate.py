@@ -911,6 +911,7 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
     """
 
     def forecast(cfg: SimulationConfig, data: ReplayData, day: int, horizon: int) -> RefitForecast:
+        from replenishment.config import Settings
         from replenishment.forecast import (
             ForecastConfig,
             ForecastResult,
@@ -919,13 +920,15 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
         )
 
         run_date = cfg.date(day)
-        fc_cfg = ForecastConfig(
-            run_date=run_date,
+        fc_cfg = ForecastConfig.from_settings(
+            Settings(
+                holiday_country=cfg.holiday_country,
+                interval_width=cfg.interval_width,
+                backtest_days=cfg.backtest_days,
+                min_history_days=cfg.min_history_days,
+            ),
+            run_date,
             horizon_days=horizon,
-            holiday_country=cfg.holiday_country,
-            interval_width=cfg.interval_width,
-            backtest_days=cfg.backtest_days,
-            min_history_days=cfg.min_history_days,
             backtest_every_days=cfg.backtest_every,
         )
         stem = ""

@@ -22,8 +22,15 @@ only from the data before the holdout), or the in-sample residual standard
 deviation when the history is too short for a backtest. yhat_lower/yhat_upper
 are yhat -/+ z * sigma_daily for the central ``interval_width`` (clipped at 0).
 
-A SKU whose model raises (a Stan error, a degenerate series) falls back to the
-seasonal-naive forecast, is flagged ``failed`` and never stops the others.
+Each model is a class with one interface (:class:`~.models.Model`: fit on a history
+with its covariates, predict the horizon with its in-sample spread), registered by name;
+``ROUTES`` maps a demand class to its candidate models. A SKU whose model raises (a Stan
+error, a degenerate series) or forecasts a non-finite value gets its next candidate and
+finally the seasonal-naive forecast, is flagged ``failed`` and never stops the others.
+
+Besides the forecast rows, the per-SKU accuracy and the summary, a run returns
+``backtest_errors``: each backtested SKU's held-out days with actual and forecast, the
+raw material of error-based safety stock.
 
 Modules, each importing only those above it: ``config`` (ForecastConfig, ForecastResult),
 ``series`` (SkuSeries, build_series), ``classify`` (classes, routing table ROUTES),

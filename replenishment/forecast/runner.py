@@ -150,6 +150,39 @@ def _outcomes(name: str, jobs: Sequence[Job], context: ModelContext) -> list[Out
     return [checked(name, o) for o in outcomes]
 
 
+@dataclass
+class _Open:
+    """A SKU being forecast: its plan, which candidate is next, the seconds spent and
+    the first error (empty while no candidate has failed)."""
+
+    plan: SeriesPlan
+    attempt: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def model(self) -> str:
+        return self.plan.candidates[self.attempt]
+
+
+def _fall_back(state: _Open, failure: Failed) -> None:
+    """Count ``failure`` of the SKU's current model and move it to the next candidate;
+    raise the failure when it was the last (the fallback model itself)."""
+    failed_model = state.model
+    state.attempt += 1
+    if state.attempt == len(state.plan.candidates):
+        raise failure.error
+    error = f"{type(failure.error).__name__}: {failure.error}"[:300]
+    state.error = state.error or error
+    log.warning(
+        "SKU %s: %s failed (%s); falling back to %s",
+        state.plan.job.sku_id,
+        failed_model,
+        error,
+        state.model,
+    )
+
+
 def run_with_fallback(plans: Sequence[SeriesPlan], context: ModelContext) -> list[Chosen]:
     """Each SKU's fit by the first of its candidates that does not fail.
 
@@ -158,39 +191,24 @@ def run_with_fallback(plans: Sequence[SeriesPlan], context: ModelContext) -> lis
     error) and the SKU moves on to its next candidate; the last is the fallback
     (seasonal_naive), whose failure is raised.
     """
-    attempt = [0] * len(plans)
-    spent = [0.0] * len(plans)
-    first_error: dict[int, str] = {}
+    states = [_Open(p) for p in plans]
     chosen: dict[int, Chosen] = {}
     pending = list(range(len(plans)))
     while pending:
         groups: dict[str, list[int]] = {}
         for i in pending:
-            groups.setdefault(plans[i].candidates[attempt[i]], []).append(i)
+            groups.setdefault(states[i].model, []).append(i)
         pending = []
-        for name, idx in groups.items():
-            for i, outcome in zip(
-                idx, _outcomes(name, [plans[i].job for i in idx], context), strict=True
-            ):
-                spent[i] += outcome.seconds
+        for name, members in groups.items():
+            outcomes = _outcomes(name, [plans[k].job for k in members], context)
+            for i, outcome in zip(members, outcomes, strict=True):
+                state = states[i]
+                state.seconds += outcome.seconds
                 if isinstance(outcome, Fitted):
-                    error = first_error.get(i, "")
-                    chosen[i] = Chosen(name, outcome, i in first_error, error, spent[i])
-                    continue
-                attempt[i] += 1
-                if attempt[i] == len(plans[i].candidates):
-                    raise outcome.error
-                error = f"{type(outcome.error).__name__}: {outcome.error}"[:300]
-                first_error.setdefault(i, error)
-                nxt = plans[i].candidates[attempt[i]]
-                log.warning(
-                    "SKU %s: %s failed (%s); falling back to %s",
-                    plans[i].job.sku_id,
-                    name,
-                    error,
-                    nxt,
-                )
-                pending.append(i)
+                    chosen[i] = Chosen(name, outcome, bool(state.error), state.error, state.seconds)
+                else:
+                    _fall_back(state, outcome)
+                    pending.append(i)
     return [chosen[i] for i in range(len(plans))]
 
 
