@@ -388,6 +388,7 @@ def nb_expected_shortage(level: ArrayIn, mean: ArrayIn, var: ArrayIn) -> FloatOr
 
 def _fill(shortage: FloatArray, demand: FloatArray) -> FloatArray:
     """``1 - shortage / demand``; 1 where no demand is expected, NaN where demand < 0."""
+    shortage, demand = np.broadcast_arrays(shortage, demand)
     ratio = np.divide(shortage, demand, out=np.zeros(demand.shape), where=demand > 0)
     return np.where(demand < 0, np.nan, 1.0 - ratio)
 
@@ -576,7 +577,6 @@ def order_up_to_for_fill_rate_nb(
     active = ok & ~zero
     eps = np.where(active, (1.0 - b) * mean_r, 1.0)
     hi = np.where(active, np.ceil(fit_lr.mean + np.maximum(fit_lr.var / (4 * eps) - eps, 0)), 1)
-    hi = np.maximum(hi, 0.0)
     lo = np.where(active, -1.0, 0.0)
 
     def meets(s: FloatArray, idx: IndexArray) -> BoolArray:
