@@ -2,7 +2,7 @@
 
 Vectorised over SKUs: arguments are scalars or arrays (broadcast), a 0-d result is a
 Python float, NaN in any input gives NaN out. The solvers sit with the losses they invert.
-The empirical (bootstrap) counterparts are in :mod:`replenishment.empirical_loss`.
+Empirical (bootstrap) counterparts: :mod:`replenishment.empirical_loss`.
 
 Notation (units of stock unless said otherwise)
 -----------------------------------------------
@@ -31,15 +31,11 @@ Sources
   C.2.3.6: negative binomial loss ``n(x) = -(x - r b)(1 - F(x)) + (x + r) b f(x)`` with
   ``b = (1 - p) / p``.
 - [SPT] E. A. Silver, D. F. Pyke, D. J. Thomas, *Inventory and Production Management in
-  Supply Chains*, 4th ed., CRC Press, 2017, Chapter 6: fill rate ``P2 = 1 - ESPRC / Q``;
-  for (s, Q) with normal lead-time demand the exact (Hadley-Whitin) backorder expression
-  ``ESPRC = sigma_L [G(k) - G(k + Q / sigma_L)]``, which SPT approximate by
-  ``sigma_L G(k)``; for (R, S) ``ESPRC = E[(D_{L+R} - S)^+] - E[(D_L - S)^+]``, which SPT
-  approximate by the first term. The same exact (s, Q) fill rate is Axsaeter,
-  *Inventory Control*, 3rd ed., Springer, 2015, (5.52); the exact (R, S) one is
-  re-derived in Silver & Bischak, Omega 39 (2011) 346-349.
-- Scarf's bound ``E[(X - S)^+] <= (sqrt(var + (S - mean)^2) - (S - mean)) / 2`` and
-  Cantelli's inequality bound the searches (they hold for any law with that mean and var).
+  Supply Chains*, 4th ed., CRC Press, 2017, Chapter 6: the normal loss table G_u(k) and
+  the fill-rate rule ``sigma G(k) = (1 - P2) Q`` (:func:`k_for_fill_rate`).
+- Cantelli's inequality brackets the quantile search (it holds for any law with that
+  mean and variance). The exact (R, S) and (s, Q) fill rates and their solvers, built on
+  these losses, are in :mod:`replenishment.fill_rate`.
 """
 
 from __future__ import annotations
@@ -49,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betainc, gammainc, gammaln, ndtr
+from scipy.special import betainc, gammainc, gammaln, ndtr, ndtri
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -61,12 +57,11 @@ ArrayIn = float | npt.ArrayLike
 #: ``policy.k_for_fill_rate``: k >= 0 keeps safety stock non-negative, k <= 5 caps it.
 K_MIN = 0.0
 K_MAX = 5.0
-#: Bisection steps of the continuous solvers: precision (K_MAX - K_MIN) / 2**50.
-BISECTION_STEPS = 50
+#: Bisection steps of the continuous solvers: precision (K_MAX - K_MIN) / 2**40 = 5e-12.
+BISECTION_STEPS = 40
 #: NB shape above which the Poisson limit is used (lgamma differences lose precision).
 NB_MAX_SHAPE = 1e10
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
-_TINY_LOT = 1e-9  # Q / sigma below this: the (s, Q) shortage ratio is its limit 1 - Phi(k)
 
 
 def _f(x: ArrayIn) -> FloatArray:
@@ -139,16 +134,17 @@ def _bisect_k(
     target: FloatArray,
     k_min: float,
     k_max: float,
+    steps: int = BISECTION_STEPS,
 ) -> FloatArray:
     """k in [k_min, k_max] with ``shortage(k) = target`` for a shortage decreasing in k.
 
     Clipped: k_min when ``shortage(k_min) <= target`` (the lower bound already meets the
-    target), k_max when ``shortage(k_max) > target`` (the cap binds). Fixed
-    ``BISECTION_STEPS`` steps over all elements at once.
+    target), k_max when ``shortage(k_max) > target`` (the cap binds). A fixed number of
+    steps over all elements at once.
     """
     lo = np.full(target.shape, k_min)
     hi = np.full(target.shape, k_max)
-    for _ in range(BISECTION_STEPS):
+    for _ in range(steps):
         mid = 0.5 * (lo + hi)
         too_much = shortage(mid) > target
         lo = np.where(too_much, mid, lo)
@@ -259,17 +255,53 @@ def _loss_at(level: FloatArray, fit: _Fit, idx: IndexArray) -> FloatArray:
     return np.where(level < 0, mean - level, at_base - frac * sf)
 
 
+def _gallop(
+    meets: Callable[[FloatArray, IndexArray], BoolArray],
+    lo: FloatArray,
+    hi: FloatArray,
+    guess: FloatArray,
+) -> None:
+    """Narrow the brackets ``(lo, hi]`` in place around a guess of the answer.
+
+    Tests the guess, then steps of 1, 2, 4, ... away from it (down while the target is met,
+    up while it is not) until the answer is bracketed: about ``2 log2(|error| + 1)``
+    evaluations when the guess is close, instead of ``log2(hi - lo)``.
+    """
+    idx = np.flatnonzero(hi - lo > 1)
+    if not idx.size:
+        return
+    anchor = np.clip(np.round(guess[idx]), lo[idx] + 1, hi[idx] - 1)
+    down = meets(anchor, idx)  # met at the guess: look below it for a miss, else above
+    hi[idx[down]] = anchor[down]
+    lo[idx[~down]] = anchor[~down]
+    step = 1.0
+    while idx.size:
+        probe = np.where(down, anchor - step, anchor + step)
+        inside = (probe > lo[idx]) & (probe < hi[idx])
+        idx, probe, down = idx[inside], probe[inside], down[inside]
+        good = meets(probe, idx)
+        hi[idx[good]] = probe[good]
+        lo[idx[~good]] = probe[~good]
+        same_side = good == down
+        idx, anchor, down = idx[same_side], probe[same_side], down[same_side]
+        step *= 2.0
+
+
 def _smallest_integer(
     meets: Callable[[FloatArray, IndexArray], BoolArray],
     lo: FloatArray,
     hi: FloatArray,
+    guess: FloatArray | None = None,
 ) -> FloatArray:
     """Smallest integer s in (lo, hi] with ``meets(s)``, given meets(lo) false, meets(hi) true.
 
-    Integer bisection on flat arrays; each round evaluates only the unsettled elements.
-    ``meets`` must be monotone (false then true) in s.
+    Integer bisection on flat arrays (after :func:`_gallop` from ``guess`` when given);
+    each round evaluates only the unsettled elements. ``meets`` must be monotone (false
+    then true) in s.
     """
     lo, hi = lo.copy(), hi.copy()
+    if guess is not None:
+        _gallop(meets, lo, hi, guess)
     idx = np.flatnonzero(hi - lo > 1)
     while idx.size:
         mid = np.floor(0.5 * (lo[idx] + hi[idx]))
@@ -278,6 +310,20 @@ def _smallest_integer(
         lo[idx[~good]] = mid[~good]
         idx = idx[hi[idx] - lo[idx] > 1]
     return hi
+
+
+def _cornish_fisher(z: FloatArray, fit: _Fit) -> FloatArray:
+    """Skew-corrected level ``mean + sd (z + (z^2 - 1) skew / 6)`` (Cornish-Fisher), a guess.
+
+    z: standard normal quantile of the wanted probability. skew: ``(2 - p) / sqrt(r (1 - p))``
+    for NB, ``1 / sqrt(mean)`` for Poisson.
+    """
+    nb = fit.kind == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skew = np.where(nb, (2.0 - fit.p) / np.sqrt(fit.r * (1.0 - fit.p)), 1.0 / np.sqrt(fit.mean))
+    skew = np.nan_to_num(skew, nan=0.0, posinf=0.0)
+    sd = np.sqrt(np.nan_to_num(fit.var))
+    return np.asarray(fit.mean + sd * (z + (z * z - 1.0) * skew / 6.0), dtype=np.float64)
 
 
 def nb_parameters(mean: ArrayIn, var: ArrayIn) -> tuple[FloatOrArray, FloatOrArray]:
@@ -358,7 +404,8 @@ def nb_quantile(prob: ArrayIn, mean: ArrayIn, var: ArrayIn) -> FloatOrArray:
     def meets(s: FloatArray, idx: IndexArray) -> BoolArray:
         return _pmf_sf(s, fit, idx)[1] <= 1.0 - qs[idx]
 
-    result = np.where(active, _smallest_integer(meets, lo - 0.0, hi - 0.0), 0.0)
+    guess = _cornish_fisher(_f(ndtri(qs)), fit)
+    result = np.where(active, _smallest_integer(meets, lo - 0.0, hi - 0.0, guess), 0.0)
     return _out(np.where(ok, result, np.nan).reshape(q.shape))
 
 
@@ -381,220 +428,3 @@ def nb_expected_shortage(level: ArrayIn, mean: ArrayIn, var: ArrayIn) -> FloatOr
     loss = np.where(fit.kind == 2, np.maximum(-flat, 0.0), loss)
     loss = np.where((fit.kind == 3) | np.isnan(flat), np.nan, loss)
     return _out(loss.reshape(x.shape))
-
-
-# --- Exact fill rates and the levels that meet them ---
-
-
-def _fill(shortage: FloatArray, demand: FloatArray) -> FloatArray:
-    """``1 - shortage / demand``; 1 where no demand is expected, NaN where demand < 0."""
-    shortage, demand = np.broadcast_arrays(shortage, demand)
-    ratio = np.divide(shortage, demand, out=np.zeros(demand.shape), where=demand > 0)
-    return np.where(demand < 0, np.nan, 1.0 - ratio)
-
-
-def rs_expected_shortage_normal(
-    order_up_to: ArrayIn, mean_lr: ArrayIn, sd_lr: ArrayIn, mean_l: ArrayIn, sd_l: ArrayIn
-) -> FloatOrArray:
-    """ESPRC of (R, S), normal demand: ``E[(D_{L+R} - S)^+] - E[(D_L - S)^+]``, units.
-
-    mean_lr, sd_lr: demand over L + R; mean_l, sd_l: over L (units). [SPT ch. 6] exact
-    form (the second term is the shortage already there when the order arrives).
-
-    >>> round(rs_expected_shortage_normal(100, 74, 20, 69, 10), 6)  # 20 G(1.3) - 10 G(3.1)
-    0.907887
-    """
-    lr = _f(normal_expected_shortage(order_up_to, mean_lr, sd_lr))
-    return _out(lr - _f(normal_expected_shortage(order_up_to, mean_l, sd_l)))
-
-
-def rs_fill_rate_normal(
-    order_up_to: ArrayIn, mean_lr: ArrayIn, sd_lr: ArrayIn, mean_l: ArrayIn, sd_l: ArrayIn
-) -> FloatOrArray:
-    """Fill rate of (R, S), normal demand: ``1 - ESPRC / E[D_R]``, ``E[D_R] = mean_lr - mean_l``.
-
-    1 when ``E[D_R] = 0``; NaN when ``mean_lr < mean_l``. Not clipped to [0, 1].
-
-    >>> round(rs_fill_rate_normal(100, 74, 20, 69, 10), 6)
-    0.818423
-    """
-    shortage = _f(rs_expected_shortage_normal(order_up_to, mean_lr, sd_lr, mean_l, sd_l))
-    return _out(_fill(shortage, _f(mean_lr) - _f(mean_l)))
-
-
-def order_up_to_for_fill_rate_normal(
-    fill_rate: ArrayIn,
-    mean_lr: ArrayIn,
-    sd_lr: ArrayIn,
-    mean_l: ArrayIn,
-    sd_l: ArrayIn,
-    k_min: float = K_MIN,
-    k_max: float = K_MAX,
-) -> FloatOrArray:
-    """Order-up-to S meeting a fill rate under the exact (R, S) ESPRC, normal demand, units.
-
-    ``S = mean_lr + k sd_lr`` with k solving ``ESPRC(S) = (1 - beta) (mean_lr - mean_l)``
-    by bisection on [k_min, k_max] = [0, 5]: the ESPRC is decreasing in S for
-    ``S >= mean_lr`` (``P(D_{L+R} > S) >= P(D_L > S)`` there). k = k_min when cycle stock
-    alone meets the target, k_max when the cap binds. ``sd_lr <= 0`` gives ``S = mean_lr``
-    (zero demand gives 0); NaN in any input gives NaN.
-
-    >>> s = order_up_to_for_fill_rate_normal(0.98, 80, 12, 50, 9)
-    >>> round(float(rs_fill_rate_normal(s, 80, 12, 50, 9)), 9)
-    0.98
-    """
-    beta, m_lr, s_lr, m_l, s_l = np.broadcast_arrays(
-        _f(fill_rate), _f(mean_lr), _f(sd_lr), _f(mean_l), _f(sd_l)
-    )
-    positive = s_lr > 0
-    sd = np.where(positive, s_lr, 1.0)
-    target = (1.0 - beta) * np.maximum(m_lr - m_l, 0.0)
-
-    def shortage(k: FloatArray) -> FloatArray:
-        return _f(rs_expected_shortage_normal(m_lr + k * sd, m_lr, sd, m_l, s_l))
-
-    k = _bisect_k(shortage, np.where(positive, target, np.inf), k_min, k_max)
-    result = np.where(positive, m_lr + k * sd, m_lr)
-    return _out(np.where(_any_nan(beta, m_lr, s_lr, m_l, s_l), np.nan, result))
-
-
-def sq_expected_shortage_normal(
-    reorder_point: ArrayIn, order_qty: ArrayIn, mean_l: ArrayIn, sd_l: ArrayIn
-) -> FloatOrArray:
-    """ESPRC of (s, Q), normal lead-time demand: ``sigma_L [G(k) - G(k + Q / sigma_L)]``.
-
-    k = (s - mean_l) / sd_l; Hadley-Whitin exact backorder form [SPT ch. 6], Axsaeter
-    (5.52). Written as ``n(s) - n(s + Q)``, so ``sd_l <= 0`` is the deterministic limit.
-
-    >>> round(sq_expected_shortage_normal(100, 50, 80, 10), 6)  # 10 [G(2) - G(7)]
-    0.084907
-    """
-    q = _f(order_qty)
-    at_s = _f(normal_expected_shortage(reorder_point, mean_l, sd_l))
-    return _out(at_s - _f(normal_expected_shortage(_f(reorder_point) + q, mean_l, sd_l)))
-
-
-def sq_fill_rate_normal(
-    reorder_point: ArrayIn, order_qty: ArrayIn, mean_l: ArrayIn, sd_l: ArrayIn
-) -> FloatOrArray:
-    """Fill rate of (s, Q): ``1 - ESPRC / Q``; NaN where ``Q <= 0``.
-
-    >>> round(sq_fill_rate_normal(100, 50, 80, 10), 6)
-    0.998302
-    """
-    q = _f(order_qty)
-    shortage = _f(sq_expected_shortage_normal(reorder_point, q, mean_l, sd_l))
-    fill = 1.0 - np.divide(shortage, q, out=np.zeros(shortage.shape), where=q > 0)
-    return _out(np.where(q > 0, fill, np.nan))
-
-
-def reorder_point_for_fill_rate_normal(
-    fill_rate: ArrayIn,
-    order_qty: ArrayIn,
-    mean_l: ArrayIn,
-    sd_l: ArrayIn,
-    k_min: float = K_MIN,
-    k_max: float = K_MAX,
-) -> FloatOrArray:
-    """Reorder point s meeting a fill rate under the exact (s, Q) ESPRC, normal demand, units.
-
-    ``s = mean_l + k sd_l`` with ``[G(k) - G(k + q)] / q = 1 - beta``, q = Q / sd_l,
-    bisection on [k_min, k_max] (the left side decreases in k). As Q -> 0 the ratio tends
-    to ``1 - Phi(k)``, so ``Q <= 0`` gives the cycle-service factor ``Phi^-1(beta)``
-    (clipped), not the cap. ``sd_l <= 0`` gives ``s = mean_l`` (zero demand: 0).
-
-    >>> s = reorder_point_for_fill_rate_normal(0.99, 50, 80, 10)
-    >>> round(float(sq_fill_rate_normal(s, 50, 80, 10)), 9)
-    0.99
-    """
-    beta, q, m, sd = np.broadcast_arrays(_f(fill_rate), _f(order_qty), _f(mean_l), _f(sd_l))
-    positive = sd > 0
-    sigma = np.where(positive, sd, 1.0)
-    lot = np.maximum(q, 0.0) / sigma
-    small = lot < _TINY_LOT
-    safe_lot = np.where(small, 1.0, lot)
-
-    def ratio(k: FloatArray) -> FloatArray:
-        exact = (_f(normal_loss(k)) - _f(normal_loss(k + safe_lot))) / safe_lot
-        return np.where(small, ndtr(-k), exact)
-
-    k = _bisect_k(ratio, np.where(positive, 1.0 - beta, np.inf), k_min, k_max)
-    result = np.where(positive, m + k * sigma, m)
-    return _out(np.where(_any_nan(beta, q, m, sd), np.nan, result))
-
-
-def rs_expected_shortage_nb(
-    order_up_to: ArrayIn, mean_lr: ArrayIn, var_lr: ArrayIn, mean_l: ArrayIn, var_l: ArrayIn
-) -> FloatOrArray:
-    """ESPRC of (R, S) with moment-fitted NB demand over L + R and over L, units.
-
-    >>> round(rs_expected_shortage_nb(28, 23.333333333333336, 77.77777777777779, 15, 37.5), 6)
-    1.697061
-    """
-    lr = _f(nb_expected_shortage(order_up_to, mean_lr, var_lr))
-    return _out(lr - _f(nb_expected_shortage(order_up_to, mean_l, var_l)))
-
-
-def rs_fill_rate_nb(
-    order_up_to: ArrayIn, mean_lr: ArrayIn, var_lr: ArrayIn, mean_l: ArrayIn, var_l: ArrayIn
-) -> FloatOrArray:
-    """Fill rate of (R, S), NB demand: ``1 - ESPRC / (mean_lr - mean_l)`` (see the normal one).
-
-    >>> round(rs_fill_rate_nb(28, 23.333333333333336, 77.77777777777779, 15, 37.5), 6)
-    0.796353
-    """
-    shortage = _f(rs_expected_shortage_nb(order_up_to, mean_lr, var_lr, mean_l, var_l))
-    return _out(_fill(shortage, _f(mean_lr) - _f(mean_l)))
-
-
-def order_up_to_for_fill_rate_nb(
-    fill_rate: ArrayIn, mean_lr: ArrayIn, var_lr: ArrayIn, mean_l: ArrayIn, var_l: ArrayIn
-) -> FloatOrArray:
-    """Smallest integer S >= 0 whose exact (R, S) NB fill rate is at least ``fill_rate``.
-
-    fill_rate in (0, 1), else NaN. Integer bisection on (-1, hi], hi from Scarf's bound:
-    ``n_{L+R}(hi) <= eps = (1 - beta)(mean_lr - mean_l)`` when
-    ``hi >= mean_lr + var_lr / (4 eps) - eps``. Assumes the fill rate increases in S (true
-    when D_L is stochastically below D_{L+R}, e.g. both fits share var/mean). Unlike the
-    normal solver S is not floored at mean_lr. mean_lr = 0 gives 0; mean_lr > 0 with
-    ``mean_lr <= mean_l`` gives NaN.
-
-    >>> nb_args = (23.333333333333336, 77.77777777777779, 15, 37.5)
-    >>> s = order_up_to_for_fill_rate_nb(0.95, *nb_args)
-    >>> s, bool(rs_fill_rate_nb(s, *nb_args) >= 0.95), bool(rs_fill_rate_nb(s - 1, *nb_args) < 0.95)
-    (37.0, True, True)
-    """
-    beta, m_lr, v_lr, m_l, v_l = np.broadcast_arrays(
-        _f(fill_rate), _f(mean_lr), _f(var_lr), _f(mean_l), _f(var_l)
-    )
-    fit_lr = _fit(m_lr, v_lr)
-    fit_l = _fit(m_l, v_l)
-    b = beta.ravel()
-    mean_r = fit_lr.mean - fit_l.mean
-    ok = (b > 0) & (b < 1) & (fit_lr.kind != 3) & (fit_l.kind != 3)
-    zero = ok & (fit_lr.kind == 2)
-    ok = ok & (zero | (mean_r > 0))
-    active = ok & ~zero
-    eps = np.where(active, (1.0 - b) * mean_r, 1.0)
-    hi = np.where(active, np.ceil(fit_lr.mean + np.maximum(fit_lr.var / (4 * eps) - eps, 0)), 1)
-    lo = np.where(active, -1.0, 0.0)
-
-    def meets(s: FloatArray, idx: IndexArray) -> BoolArray:
-        shortage = _loss_at(s, fit_lr, idx) - _loss_at(s, fit_l, idx)
-        return shortage <= eps[idx]
-
-    result = np.where(active, _smallest_integer(meets, lo, hi), 0.0)
-    return _out(np.where(ok, result, np.nan).reshape(beta.shape))
-
-
-def order_up_to_for_cycle_service_nb(
-    service_level: ArrayIn, mean_lr: ArrayIn, var_lr: ArrayIn
-) -> FloatOrArray:
-    """Order-up-to S for a cycle service level under NB demand over L + R: the quantile.
-
-    The smallest integer S with ``P(D_{L+R} <= S) >= service_level`` (:func:`nb_quantile`).
-
-    >>> order_up_to_for_cycle_service_nb(0.95, 23.333333333333336, 77.77777777777779)
-    39.0
-    """
-    return nb_quantile(service_level, mean_lr, var_lr)

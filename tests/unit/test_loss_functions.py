@@ -1,4 +1,4 @@
-"""Unit tests of replenishment.loss_functions and replenishment.empirical_loss.
+"""Unit tests of replenishment.loss_functions, .fill_rate and .empirical_loss.
 
 Golden values name their source: stockpyl's tests and doctests (L. V. Snyder's implementation
 of Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., 2019), the book's
@@ -16,6 +16,18 @@ from scipy import stats
 
 from replenishment import policy
 from replenishment.empirical_loss import empirical_expected_shortage, empirical_quantile
+from replenishment.fill_rate import (
+    order_up_to_for_cycle_service_nb,
+    order_up_to_for_fill_rate_nb,
+    order_up_to_for_fill_rate_normal,
+    reorder_point_for_fill_rate_normal,
+    rs_expected_shortage_nb,
+    rs_expected_shortage_normal,
+    rs_fill_rate_nb,
+    rs_fill_rate_normal,
+    sq_expected_shortage_normal,
+    sq_fill_rate_normal,
+)
 from replenishment.loss_functions import (
     K_MAX,
     K_MIN,
@@ -29,16 +41,6 @@ from replenishment.loss_functions import (
     normal_loss,
     normal_loss_inverse,
     normal_second_loss,
-    order_up_to_for_cycle_service_nb,
-    order_up_to_for_fill_rate_nb,
-    order_up_to_for_fill_rate_normal,
-    reorder_point_for_fill_rate_normal,
-    rs_expected_shortage_nb,
-    rs_expected_shortage_normal,
-    rs_fill_rate_nb,
-    rs_fill_rate_normal,
-    sq_expected_shortage_normal,
-    sq_fill_rate_normal,
 )
 
 # stockpyl tests/test_loss_functions.py, TestStandardNormalLoss, and the doctest of
@@ -485,3 +487,21 @@ def test_empirical_shift_floor_and_edge_cases() -> None:
     assert np.isnan(empirical_expected_shortage(errors[:1], np.nan)[0])
     with pytest.raises(ValueError, match="2-D"):
         empirical_quantile([1.0, 2.0], 0.5)
+
+
+def test_integer_search_from_any_guess() -> None:
+    # The galloping search finds the smallest integer meeting a monotone test whatever the
+    # guess: exact, far below, far above, outside the bracket, or NaN-free extremes.
+    from replenishment.loss_functions import _smallest_integer
+
+    rng = np.random.default_rng(9)
+    answer = rng.integers(0, 5000, 300).astype(float)
+    lo = np.full(300, -1.0)
+    hi = answer + rng.integers(0, 10**6, 300)
+
+    def meets(s: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return s >= answer[idx]
+
+    for guess in (answer, answer - 3000, answer + 7, np.full(300, -1e9), np.full(300, 1e12)):
+        np.testing.assert_array_equal(_smallest_integer(meets, lo, hi, guess), answer)
+    np.testing.assert_array_equal(_smallest_integer(meets, lo, hi), answer)
