@@ -127,9 +127,10 @@ def order_up_to_for_fill_rate_normal(
 
     ``S = mean_lr + k sd_lr`` with k solving ``ESPRC(S) = (1 - beta) (mean_lr - mean_l)``
     by bisection on [k_min, k_max] = [0, 5]: the ESPRC is decreasing in S for
-    ``S >= mean_lr`` (``P(D_{L+R} > S) >= P(D_L > S)`` there). k = k_min when cycle stock
-    alone meets the target, k_max when the cap binds. ``sd_lr <= 0`` gives ``S = mean_lr``
-    (zero demand gives 0); NaN in any input gives NaN.
+    ``S >= mean_lr`` (``P(D_{L+R} > S) >= P(D_L > S)`` there, given ``mean_lr >= mean_l``
+    and ``sd_lr >= sd_l``: the protection period contains the lead time). k = k_min when
+    cycle stock alone meets the target, k_max when the cap binds. ``sd_lr <= 0`` gives
+    ``S = mean_lr`` (zero demand gives 0); NaN in any input gives NaN.
 
     >>> s = order_up_to_for_fill_rate_normal(0.98, 80, 12, 50, 9)
     >>> round(float(rs_fill_rate_normal(s, 80, 12, 50, 9)), 9)
