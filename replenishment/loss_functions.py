@@ -1,8 +1,8 @@
-"""Loss functions, quantiles and exact fill rates of demand over a protection period.
+"""Loss functions and quantiles of demand over a protection period: normal and count laws.
 
 Vectorised over SKUs: arguments are scalars or arrays (broadcast), a 0-d result is a
-Python float, NaN in any input gives NaN out. The solvers sit with the losses they invert.
-Empirical (bootstrap) counterparts: :mod:`replenishment.empirical_loss`.
+Python float, NaN in any input gives NaN out. Exact fill rates and their solvers:
+:mod:`replenishment.fill_rate`; empirical (bootstrap) ones: :mod:`replenishment.empirical_loss`.
 
 Notation (units of stock unless said otherwise)
 -----------------------------------------------
@@ -34,8 +34,7 @@ Sources
   Supply Chains*, 4th ed., CRC Press, 2017, Chapter 6: the normal loss table G_u(k) and
   the fill-rate rule ``sigma G(k) = (1 - P2) Q`` (:func:`k_for_fill_rate`).
 - Cantelli's inequality brackets the quantile search (it holds for any law with that
-  mean and variance). The exact (R, S) and (s, Q) fill rates and their solvers, built on
-  these losses, are in :mod:`replenishment.fill_rate`.
+  mean and variance); a Cornish-Fisher skew-corrected normal quantile starts it.
 """
 
 from __future__ import annotations
@@ -405,7 +404,7 @@ def nb_quantile(prob: ArrayIn, mean: ArrayIn, var: ArrayIn) -> FloatOrArray:
         return _pmf_sf(s, fit, idx)[1] <= 1.0 - qs[idx]
 
     guess = _cornish_fisher(_f(ndtri(qs)), fit)
-    result = np.where(active, _smallest_integer(meets, lo - 0.0, hi - 0.0, guess), 0.0)
+    result = np.where(active, _smallest_integer(meets, lo, hi, guess), 0.0)
     return _out(np.where(ok, result, np.nan).reshape(q.shape))
 
 
