@@ -98,6 +98,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from replenishment.config import POLICIES, SERVICE_TARGETS
+from replenishment.eoq import eoq
 from replenishment.forecast_error import ErrorProfile
 from replenishment.frames import (
     FloatOrArray,
@@ -194,31 +195,6 @@ _PACK_EPS = 1e-9  # tolerance (in packs) so float noise never adds a whole pack
 # ---------------------------------------------------------------------------
 # Textbook building blocks
 # ---------------------------------------------------------------------------
-
-
-def eoq(
-    annual_demand: float | npt.ArrayLike,
-    order_cost: float | npt.ArrayLike,
-    holding_cost_per_unit_year: float | npt.ArrayLike,
-) -> FloatOrArray:
-    """Economic order quantity ``sqrt(2 * A * S / H)``, units.
-
-    annual_demand: A, units per year. order_cost: S, currency per purchase order.
-    holding_cost_per_unit_year: H, currency per unit per year.
-    Returns 0 where ``H <= 0``, ``A <= 0`` or ``S <= 0`` (no meaningful trade-off).
-    EOQ(A=1000, S=100, H=10) = 141.42.
-    """
-    a, s, h = np.broadcast_arrays(
-        as_float_array(annual_demand),
-        as_float_array(order_cost),
-        as_float_array(holding_cost_per_unit_year),
-    )
-    valid = (a > 0) & (s > 0) & (h > 0)
-    with np.errstate(over="ignore"):
-        ratio = np.divide(2.0 * a * s, h, out=np.zeros(a.shape, dtype=np.float64), where=valid)
-    result = np.sqrt(ratio)
-    result = np.where(np.isnan(a) | np.isnan(s) | np.isnan(h), np.nan, result)
-    return scalar_or_array(np.asarray(result, dtype=np.float64))
 
 
 def sigma_over_protection(

@@ -1,7 +1,10 @@
 """Safety stock and stock levels from the distribution of demand over the protection period.
 
 What lives here: the step from "mean and spread of demand over P days" to the stock
-level that meets a service target. Pure numpy/scipy; imports only the loss functions.
+level that meets a service target, for a mix of normal and negative-binomial SKUs at once.
+The formulas themselves (losses, quantiles, exact fill rates and their solvers, with
+their sources) are :mod:`replenishment.loss_functions` and :mod:`replenishment.fill_rate`;
+this module picks the distribution per SKU and applies them.
 
 Notation (units of stock; P, L, R in days)
 ------------------------------------------
@@ -55,24 +58,55 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
+from replenishment.fill_rate import (
+    order_up_to_for_fill_rate_nb,
+    order_up_to_for_fill_rate_normal,
+    reorder_point_for_fill_rate_normal,
+    rs_fill_rate_nb,
+    rs_fill_rate_normal,
+)
 from replenishment.frames import FloatOrArray, as_float_array, scalar_or_array
+from replenishment.loss_functions import (
+    K_MAX,
+    K_MIN,
+    k_for_fill_rate,
+    nb_expected_shortage,
+    nb_quantile,
+    normal_loss,
+)
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+__all__ = [
+    "K_MAX",
+    "K_MIN",
+    "fill_rate_periodic",
+    "k_for_fill_rate",
+    "levels_for_cycle_service",
+    "levels_for_fill_rate_continuous",
+    "levels_for_fill_rate_periodic",
+    "normal_loss",
+    "use_negative_binomial",
+    "z_for_service_level",
+]
 
 #: mu_P below this many sigma_P makes the normal inaccurate: use the negative binomial.
 NORMAL_MIN_CV_INVERSE = 3.0
 #: Demand classes modelled as negative binomial whatever their spread.
 DISCRETE_CLASSES = frozenset({"intermittent", "lumpy"})
 _BISECTION_STEPS = 48
-#: Bounds of the approximate fill-rate safety factor k of :func:`k_for_fill_rate`.
-K_MIN = 0.0
-K_MAX = 5.0
-_SUPPORT_SIGMAS = 12.0
-_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+
+
+def z_for_service_level(service_level: float | npt.ArrayLike) -> FloatOrArray:
+    """Safety factor z for a cycle service level: the standard normal quantile.
+
+    service_level: probability of no stock-out in a replenishment cycle, in (0, 1).
+    Returns ``Phi^-1(service_level)``, e.g. 0.95 -> 1.6449 (NaN outside (0, 1)).
+    """
+    return scalar_or_array(np.asarray(ndtri(as_float_array(service_level)), dtype=np.float64))
 
 
 def use_negative_binomial(
@@ -84,79 +118,62 @@ def use_negative_binomial(
     return np.asarray(discrete | (mu < NORMAL_MIN_CV_INVERSE * sigma), dtype=bool)
 
 
-def _normal_loss_array(k: FloatArray) -> FloatArray:
-    """Standard normal loss ``G(k) = phi(k) - k (1 - Phi(k))``: expected units short, in
-    standard deviations, above ``mean + k sigma``. G(0) = 0.39894, G(1) = 0.08332."""
-    return np.asarray(np.exp(-0.5 * k * k) / _SQRT_2PI - k * ndtr(-k), dtype=np.float64)
+def _arr(x: FloatOrArray) -> FloatArray:
+    return np.atleast_1d(np.asarray(x, dtype=np.float64))
 
 
-class _Discrete:
-    """Negative-binomial (or Poisson) distributions of many SKUs on one integer grid."""
-
-    def __init__(self, mu: FloatArray, var: FloatArray) -> None:
-        mu = np.maximum(mu, 0.0)
-        var = np.maximum(var, mu)
-        top = int(np.ceil(np.max(mu + _SUPPORT_SIGMAS * np.sqrt(var), initial=0.0))) + 2
-        x = np.arange(top + 1, dtype=np.float64)[None, :]
-        poisson = var <= mu * (1.0 + 1e-9)
-        safe_var = np.where(poisson, mu + 1.0, var)
-        n = np.where(poisson, 1.0, mu**2 / np.maximum(safe_var - mu, 1e-12))
-        p = np.where(poisson, 0.5, mu / safe_var)
-        cdf = np.where(
-            poisson[:, None],
-            stats.poisson.cdf(x, mu[:, None]),
-            stats.nbinom.cdf(x, n[:, None], p[:, None]),
-        )
-        cdf = np.where((mu <= 0)[:, None], 1.0, cdf)
-        self.cdf = np.asarray(np.maximum.accumulate(cdf, axis=1), dtype=np.float64)
-        survival = 1.0 - self.cdf
-        # E[(X - n)^+] = sum_{x >= n} P(X > x), for integer n = 0 .. top
-        self.loss_at = np.cumsum(survival[:, ::-1], axis=1)[:, ::-1]
-        self.top = top
-
-    def quantile(self, alpha: FloatArray) -> FloatArray:
-        """Smallest integer S with P(X <= S) >= alpha."""
-        return np.asarray((self.cdf < alpha[:, None] - 1e-12).sum(axis=1), dtype=np.float64)
-
-    def loss(self, level: FloatArray) -> FloatArray:
-        """E[(X - s)^+], exact: piecewise linear between integers for an integer X."""
-        s = np.clip(level, 0.0, float(self.top))
-        whole = np.floor(s).astype(np.int64)
-        rows = np.arange(len(s))
-        at = self.loss_at[rows, whole]
-        above = 1.0 - self.cdf[rows, whole]  # P(X > n): slope of the loss on [n, n + 1)
-        below_zero = np.minimum(level, 0.0)  # E[(X - s)^+] = mu - s for s <= 0
-        return np.asarray(at - (s - whole) * above - below_zero, dtype=np.float64)
-
-
-def _loss_function(
-    mu: FloatArray, sigma: FloatArray, discrete: BoolArray
-) -> Callable[[FloatArray], FloatArray]:
-    """E[(D - s)^+] as a function of the level s, per SKU."""
-    nb = np.flatnonzero(discrete)
-    table = _Discrete(mu[nb], sigma[nb] ** 2) if nb.size else None
-    safe = np.where(sigma > 0, sigma, 1.0)
-
-    def loss(level: FloatArray) -> FloatArray:
-        normal = np.where(
-            sigma > 0, sigma * _normal_loss_array((level - mu) / safe), np.maximum(mu - level, 0.0)
-        )
-        if table is not None:
-            normal[nb] = table.loss(level[nb])
-        return np.asarray(normal, dtype=np.float64)
-
-    return loss
+def _by_distribution(
+    discrete: BoolArray,
+    normal: Callable[[npt.NDArray[np.intp]], FloatOrArray],
+    negative_binomial: Callable[[npt.NDArray[np.intp]], FloatOrArray],
+) -> FloatArray:
+    """One result per SKU: ``normal(rows)`` for the normal SKUs, the other for the rest."""
+    out = np.zeros(len(discrete), dtype=np.float64)
+    for rows, fn in (
+        (np.flatnonzero(~discrete), normal),
+        (np.flatnonzero(discrete), negative_binomial),
+    ):
+        if rows.size:
+            out[rows] = _arr(fn(rows))
+    return out
 
 
 def levels_for_cycle_service(
     mu: FloatArray, sigma: FloatArray, alpha: FloatArray, discrete: BoolArray
 ) -> FloatArray:
     """Stock level S meeting cycle service alpha: ``P(D_P <= S) >= alpha``, never below mu."""
-    level = mu + np.asarray(ndtri(alpha), dtype=np.float64) * sigma
-    nb = np.flatnonzero(discrete)
-    if nb.size:
-        level[nb] = _Discrete(mu[nb], sigma[nb] ** 2).quantile(alpha[nb])
+    level = _by_distribution(
+        discrete,
+        lambda r: mu[r] + np.asarray(ndtri(alpha[r]), dtype=np.float64) * sigma[r],
+        lambda r: nb_quantile(alpha[r], mu[r], sigma[r] ** 2),
+    )
     return np.asarray(np.maximum(level, mu), dtype=np.float64)
+
+
+def levels_for_fill_rate_periodic(
+    mu_p: FloatArray,
+    sigma_p: FloatArray,
+    mu_l: FloatArray,
+    sigma_l: FloatArray,
+    review_demand: FloatArray,
+    beta: FloatArray,
+    discrete: BoolArray,
+) -> FloatArray:
+    """Order-up-to S of an (R, S) policy meeting fill rate beta, exact ESPRC (module);
+    mu_P where nothing is demanded over the review period. ``review_demand`` (d R) is
+    ``mu_p - mu_l`` by construction and only checked for being positive."""
+    reviewed = review_demand > 0
+    level = _by_distribution(
+        discrete,
+        lambda r: order_up_to_for_fill_rate_normal(
+            beta[r], mu_p[r], sigma_p[r], mu_l[r], sigma_l[r]
+        ),
+        lambda r: order_up_to_for_fill_rate_nb(
+            beta[r], mu_p[r], sigma_p[r] ** 2, mu_l[r], sigma_l[r] ** 2
+        ),
+    )
+    level = np.where(reviewed & np.isfinite(level), level, mu_p)
+    return np.asarray(np.maximum(level, mu_p), dtype=np.float64)
 
 
 def _bisect(
@@ -176,31 +193,29 @@ def _bisect(
     return np.asarray(np.where(meets, lo, high), dtype=np.float64)
 
 
-def levels_for_fill_rate_periodic(
-    mu_p: FloatArray,
-    sigma_p: FloatArray,
-    mu_l: FloatArray,
-    sigma_l: FloatArray,
-    review_demand: FloatArray,
-    beta: FloatArray,
-    discrete: BoolArray,
+def _reorder_point_nb(
+    beta: FloatArray, lot: FloatArray, mu: FloatArray, var: FloatArray
 ) -> FloatArray:
-    """Order-up-to S of an (R, S) policy meeting fill rate beta, exact ESPRC (module)."""
-    loss_p = _loss_function(mu_p, sigma_p, discrete)
-    loss_l = _loss_function(mu_l, sigma_l, discrete)
-    allowed = (1.0 - beta) * np.maximum(review_demand, 0.0)
-    hi = mu_p + 8.0 * sigma_p + 1.0
-    return _bisect(lambda s: loss_p(s) - loss_l(s), allowed, mu_p.copy(), hi)
+    """(s, Q) reorder point for fill rate beta with negative-binomial demand over P:
+    ``ESPRC(s) = n(s) - n(s + Q) = (1 - beta) Q``, n the NB loss (Hadley & Whitin)."""
+
+    def shortage(s: FloatArray) -> FloatArray:
+        return _arr(nb_expected_shortage(s, mu, var)) - _arr(nb_expected_shortage(s + lot, mu, var))
+
+    hi = mu + 8.0 * np.sqrt(var) + 1.0
+    return _bisect(shortage, (1.0 - beta) * np.maximum(lot, 0.0), mu.copy(), hi)
 
 
 def levels_for_fill_rate_continuous(
     mu_p: FloatArray, sigma_p: FloatArray, lot: FloatArray, beta: FloatArray, discrete: BoolArray
 ) -> FloatArray:
     """Reorder point s of an (s, Q) policy meeting fill rate beta, exact ESPRC (module)."""
-    loss = _loss_function(mu_p, sigma_p, discrete)
-    allowed = (1.0 - beta) * np.maximum(lot, 0.0)
-    hi = mu_p + 8.0 * sigma_p + 1.0
-    return _bisect(lambda s: loss(s) - loss(s + lot), allowed, mu_p.copy(), hi)
+    level = _by_distribution(
+        discrete,
+        lambda r: reorder_point_for_fill_rate_normal(beta[r], lot[r], mu_p[r], sigma_p[r]),
+        lambda r: _reorder_point_nb(beta[r], lot[r], mu_p[r], sigma_p[r] ** 2),
+    )
+    return np.asarray(np.maximum(level, mu_p), dtype=np.float64)
 
 
 def fill_rate_periodic(
@@ -213,77 +228,8 @@ def fill_rate_periodic(
     discrete: BoolArray,
 ) -> FloatArray:
     """Fill rate of an (R, S) policy at order-up-to ``level``: 1 - ESPRC / (d R)."""
-    short = _loss_function(mu_p, sigma_p, discrete)(level)
-    short = short - _loss_function(mu_l, sigma_l, discrete)(level)
-    return np.asarray(1.0 - short / np.maximum(review_demand, 1e-12), dtype=np.float64)
-
-
-# --------------------------------------------------------------------------- safety factors
-
-
-def z_for_service_level(service_level: float | npt.ArrayLike) -> FloatOrArray:
-    """Safety factor z for a cycle service level: the standard normal quantile.
-
-    service_level: probability of no stock-out in a replenishment cycle, in (0, 1).
-    Returns ``Phi^-1(service_level)``, e.g. 0.95 -> 1.6449 (NaN outside (0, 1)).
-    """
-    return scalar_or_array(np.asarray(ndtri(as_float_array(service_level)), dtype=np.float64))
-
-
-def normal_loss(k: float | npt.ArrayLike) -> FloatOrArray:
-    """Standard normal loss function ``G(k) = phi(k) - k * (1 - Phi(k))``.
-
-    ``G(k)`` is the expected shortage, in standard deviations, of a normal variable
-    above ``mean + k * sigma``: ``G(0) = 0.39894``, decreasing in k, ``G(k) -> -k`` as
-    ``k -> -inf``.
-    """
-    return scalar_or_array(_normal_loss_array(as_float_array(k)))
-
-
-def k_for_fill_rate(
-    fill_rate: float | npt.ArrayLike,
-    expected_order_qty: float | npt.ArrayLike,
-    sigma_protection: float | npt.ArrayLike,
-) -> FloatOrArray:
-    """Safety factor k that meets a fill rate (beta service level).
-
-    Solves ``G(k) * sigma_protection = (1 - fill_rate) * expected_order_qty`` for k,
-    where G is :func:`normal_loss`: the expected units short per cycle equal the
-    allowed fraction of the units ordered per cycle.
-
-    fill_rate: fraction of demand served from stock, in (0, 1).
-    expected_order_qty: units ordered per replenishment cycle (``d * R`` or the lot size).
-    sigma_protection: standard deviation of demand over the protection period, units.
-
-    k is clipped to ``[K_MIN, K_MAX] = [0, 5]``: 0 when cycle stock alone meets the
-    target (``(1 - beta) * Q / sigma >= G(0)``), so safety stock is never negative;
-    5 when the target is smaller than ``G(5) = 5.4e-8`` (for example Q = 0). When
-    ``sigma_protection <= 0`` there is no uncertainty to protect against and k = 0.
-    Vectorised: a fixed 50-step bisection over all elements at once (G is monotone),
-    precise to 5 / 2**50.
-    """
-    beta, q, sigma = np.broadcast_arrays(
-        as_float_array(fill_rate),
-        as_float_array(expected_order_qty),
-        as_float_array(sigma_protection),
+    return _by_distribution(
+        discrete,
+        lambda r: rs_fill_rate_normal(level[r], mu_p[r], sigma_p[r], mu_l[r], sigma_l[r]),
+        lambda r: rs_fill_rate_nb(level[r], mu_p[r], sigma_p[r] ** 2, mu_l[r], sigma_l[r] ** 2),
     )
-    positive = sigma > 0
-    target = np.divide(
-        (1.0 - beta) * np.maximum(q, 0.0),
-        sigma,
-        out=np.zeros(beta.shape, dtype=np.float64),
-        where=positive,
-    )
-    lo = np.full(beta.shape, K_MIN)
-    hi = np.full(beta.shape, K_MAX)
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        too_much_shortage = np.asarray(normal_loss(mid)) > target
-        lo = np.where(too_much_shortage, mid, lo)
-        hi = np.where(too_much_shortage, hi, mid)
-    k = 0.5 * (lo + hi)
-    k = np.where(target >= normal_loss(K_MIN), K_MIN, k)
-    k = np.where(target <= normal_loss(K_MAX), K_MAX, k)
-    k = np.where(positive, k, K_MIN)
-    k = np.where(np.isnan(beta) | np.isnan(q) | np.isnan(sigma), np.nan, k)
-    return scalar_or_array(np.asarray(k, dtype=np.float64))
