@@ -63,7 +63,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -228,7 +230,7 @@ def estimate_lead_times(
     return result
 
 
-def describe(row: pd.Series) -> str:
+def describe(row: Mapping[str, Any]) -> str:
     """A buyer's sentence on the lead time used, e.g. "supplier 3.1 days late on average
     over 24 receipts; lead time 10.1 days used (planned 7, measured)"."""
     used, plan = float(row["lead_time_used_days"]), float(row["lead_time_planned_days"])

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -117,9 +118,8 @@ def _continuous(f: OrderFacts, i: int) -> list[str]:
     return parts
 
 
-def _notes(f: OrderFacts, i: int) -> list[str]:
+def _notes(f: OrderFacts, i: int, lead: Mapping[str, Any]) -> list[str]:
     notes: list[str] = []
-    lead = f.lead_times.iloc[i]
     used, planned = float(lead["lead_time_used_days"]), float(lead["lead_time_planned_days"])
     if lead["lead_time_source"] != "planned" and abs(used - planned) >= LEAD_TIME_NOTE_DAYS:
         notes.append(describe_lead_time(lead))
@@ -133,9 +133,10 @@ def _notes(f: OrderFacts, i: int) -> list[str]:
 def reasons(f: OrderFacts) -> list[str]:
     """One reason per SKU, at most :data:`REASON_MAX_CHARS` characters."""
     texts: list[str] = []
+    leads = f.lead_times.to_dict("records")
     for i in range(len(f.periodic)):
         parts = _periodic(f, i) if f.periodic[i] else _continuous(f, i)
-        text = "; ".join(parts + _notes(f, i))
+        text = "; ".join(parts + _notes(f, i, leads[i]))
         if len(text) > REASON_MAX_CHARS:
             text = text[: REASON_MAX_CHARS - 1] + "…"
         texts.append(text)
