@@ -161,7 +161,7 @@ SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
         "options": "EXPLAIN option constants",
         "statement": "a query of select_bi_queries.sql or one the plugin sent, explained as is",
     },
-    "demo.py": {"table": "names from the SOURCE_TABLES / TRUTH_TABLE constants"},
+    "generate.py": {"table": "names from the SOURCE_TABLES / TRUTH_TABLE constants"},
     "load.py": {
         "prefix": "db.schema_prefix result",
         "table": "names from OUTPUT_TABLES, checked by read_output",

@@ -1,0 +1,5 @@
+"""``python -m replenishment.demo``: the demo-warehouse command line."""
+
+from replenishment.demo.generate import main
+
+raise SystemExit(main())
