@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.plugins_manager import AirflowPlugin
 
 if TYPE_CHECKING:
+    import pandas as pd
     from fastapi import APIRouter, FastAPI
+    from fastapi.responses import Response
     from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -196,6 +198,38 @@ def order_rows(
     )
 
 
+class NotFound(LookupError):
+    """A run date or SKU the warehouse holds no run for: answered with HTTP 404 and this text."""
+
+
+def require_run(conn: Any, prefix: str, run_date: dt.date) -> None:
+    """Raise :class:`NotFound` (naming the latest run dates) unless ``run_date`` was loaded."""
+    from replenishment.db import table_exists
+
+    if table_exists(conn, "replenishment_orders", schema=prefix.rstrip(".") or None) and _rows(
+        conn,
+        f"SELECT 1 AS hit FROM {prefix}replenishment_orders WHERE run_date = :run_date LIMIT 1",
+        {"run_date": run_date},
+    ):
+        return
+    stored = run_dates(conn, prefix)
+    known = f"latest run dates: {', '.join(stored[:5])}" if stored else "no run loaded yet"
+    raise NotFound(f"no run stored for {run_date.isoformat()} ({known})")
+
+
+def _for_display(order: dict[str, Any]) -> dict[str, Any]:
+    """An order row as the page shows it: dates as text, and what :mod:`replenishment.order_file`
+    derives (the reason without noise, whether the lead-time spread is known, exceptions)."""
+    from replenishment.order_file import display_reason, lead_time_std_known, order_exceptions
+
+    for col in ("run_date", "expected_receipt_date"):
+        order[col] = _day(order[col])
+    order["display_reason"] = display_reason(order.get("reason"), order.get("pack_size"))
+    order["lead_time_std_known"] = lead_time_std_known(order)
+    order["exceptions"] = order_exceptions(order)
+    return order
+
+
 def _window_rows(conn: Any, sku_id: str, window: dict[str, Any]) -> dict[str, Any]:
     """Actual daily demand, stock-out days and promotions of ``sku_id`` in ``window``
     (``history_start`` .. ``horizon_end``), read through the project's extract SQL."""
@@ -247,8 +281,10 @@ def _actual_days(
 
 def sku_series(
     conn: Any, prefix: str, run_date: dt.date, sku_id: str, history_days: int = HISTORY_DAYS
-) -> dict[str, Any] | None:
-    """What the page charts for one SKU and run date; None when the run has no such SKU."""
+) -> dict[str, Any]:
+    """What the page charts for one SKU and run date; :class:`NotFound` when the run date
+    or the SKU has no recommendation."""
+    require_run(conn, prefix, run_date)
     params: dict[str, Any] = {"run_date": run_date, "sku_id": sku_id}
     orders = _rows(
         conn,
@@ -256,7 +292,7 @@ def sku_series(
         params,
     )
     if not orders:
-        return None
+        raise NotFound(f"no recommendation for SKU {sku_id!r} in the run of {run_date.isoformat()}")
     forecast = _rows(
         conn,
         f"""
@@ -279,9 +315,6 @@ def sku_series(
         f"SELECT * FROM {_extract_sql('extract_sku_master.sql')} WHERE q.sku_id = :sku_id",
         params,
     )
-    order = orders[0]
-    for col in ("run_date", "expected_receipt_date"):
-        order[col] = _day(order[col])
     return {
         "run_date": run_date.isoformat(),
         "sku_id": sku_id,
@@ -290,7 +323,7 @@ def sku_series(
         "actual": _actual_days(seen["demand"], seen["stockouts"], start, run_date),
         "forecast": forecast,
         "promotions": seen["promotions"],
-        "order": order,
+        "order": _for_display(orders[0]),
     }
 
 
@@ -306,16 +339,24 @@ def _templates() -> Any:
     )
 
 
-def page_html() -> str:
-    """The page: ``templates/page.html`` with ``static/page.css`` and ``static/page.js``
+#: The page's scripts, in the order they run (``format.js`` defines ``Fmt`` for ``page.js``).
+SCRIPTS = ("format.js", "page.js")
+
+
+def page_html(currency: str = "USD") -> str:
+    """The page: ``templates/page.html`` with ``static/page.css`` and the :data:`SCRIPTS`
     inlined, so it is one response that fetches nothing but the app's own JSON and CSV
-    (the static files are read on every request: an edit shows without a restart)."""
+    (the static files are read on every request: an edit shows without a restart).
+    currency: ISO 4217 code the page writes order values in."""
     from markupsafe import Markup
 
-    css, js = (
-        Markup((STATIC_DIR / n).read_text(encoding="utf-8")) for n in ("page.css", "page.js")
+    def static(name: str) -> Markup:
+        return Markup((STATIC_DIR / name).read_text(encoding="utf-8"))
+
+    page = _templates().get_template("page.html")
+    return str(
+        page.render(css=static("page.css"), scripts=[static(n) for n in SCRIPTS], currency=currency)
     )
-    return str(_templates().get_template("page.html").render(css=css, js=js))
 
 
 # --------------------------------------------------------------------------- the app
@@ -325,6 +366,7 @@ def create_app(
     warehouse: str | Callable[[], str] | None = None,
     reporting_schema: str | None = None,
     require_auth: bool = False,
+    currency: str | None = None,
 ) -> FastAPI:
     """The Replenishment app.
 
@@ -332,9 +374,14 @@ def create_app(
     connection ``warehouse``, looked up on every request). reporting_schema: schema of
     the output tables (default: ``Settings.load().reporting_schema``). require_auth:
     require an Airflow user allowed to read the DAG (set when mounted by the api-server).
+    currency: ISO 4217 code of order values (default: ``Settings.load().currency``).
     """
     from fastapi import Depends, FastAPI
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    from replenishment.config import Settings
+
+    currency = currency or Settings.load().currency
 
     source = _Warehouse(warehouse or warehouse_url, reporting_schema)
     dependencies = [Depends(_authorize_dependency())] if require_auth else []
@@ -346,9 +393,15 @@ def create_app(
         openapi_url=None,
     )
     app.state.warehouse = source
-    app.include_router(_page_router())
+    app.include_router(_page_router(currency))
     app.include_router(_api_router(source), dependencies=dependencies)
-    app.include_router(_csv_router(source), dependencies=dependencies)
+    app.include_router(_csv_router(source, currency), dependencies=dependencies)
+
+    @app.exception_handler(NotFound)
+    def not_found(request: Any, exc: NotFound) -> Response:
+        if request.url.path.endswith(".csv"):  # a link a buyer clicked: text, not JSON
+            return PlainTextResponse(str(exc), status_code=404)
+        return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(Exception)
     def unexpected(_request: Any, exc: Exception) -> JSONResponse:
@@ -359,7 +412,7 @@ def create_app(
     return app
 
 
-def _page_router() -> APIRouter:
+def _page_router(currency: str) -> APIRouter:
     """The page and its icon: no data, so no login."""
     from fastapi import APIRouter
     from fastapi.responses import FileResponse, HTMLResponse
@@ -368,7 +421,7 @@ def _page_router() -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(page_html(currency), headers={"Cache-Control": "no-cache"})
 
     @router.get("/icon.svg")
     def icon() -> FileResponse:
@@ -378,8 +431,8 @@ def _page_router() -> APIRouter:
 
 
 def _api_router(source: _Warehouse) -> APIRouter:
-    """The JSON the page reads."""
-    from fastapi import APIRouter, HTTPException
+    """The JSON the page reads; an unknown run date or SKU is a 404 with its reason."""
+    from fastapi import APIRouter
 
     router = APIRouter(prefix="/api")
 
@@ -393,13 +446,14 @@ def _api_router(source: _Warehouse) -> APIRouter:
         with source.connect() as (conn, prefix):
             summary = run_summary(conn, prefix, run_date)
         if summary is None:
-            raise HTTPException(404, f"no run stored for {run_date}")
+            raise NotFound(f"no run stored for {run_date.isoformat()} in pipeline_runs")
         summary["run_date"] = _day(summary["run_date"])
         return summary
 
     @router.get("/skus")
     def api_skus(run_date: dt.date) -> dict[str, Any]:
         with source.connect() as (conn, prefix):
+            require_run(conn, prefix, run_date)
             rows = order_rows(conn, prefix, run_date)
         keep = ("sku_id", "description", "category", "model", "order_qty", "order_value")
         return {
@@ -410,43 +464,54 @@ def _api_router(source: _Warehouse) -> APIRouter:
     @router.get("/orders")
     def api_orders(run_date: dt.date, placed_only: bool = True) -> dict[str, Any]:
         with source.connect() as (conn, prefix):
+            require_run(conn, prefix, run_date)
             rows = order_rows(conn, prefix, run_date, placed_only=placed_only)
-        for row in rows:
-            row["run_date"] = _day(row["run_date"])
-            row["expected_receipt_date"] = _day(row["expected_receipt_date"])
-        return {"run_date": run_date.isoformat(), "orders": rows}
+        return {"run_date": run_date.isoformat(), "orders": [_for_display(r) for r in rows]}
 
     @router.get("/series")
     def api_series(run_date: dt.date, sku_id: str) -> dict[str, Any]:
         with source.connect() as (conn, prefix):
-            series = sku_series(conn, prefix, run_date, sku_id)
-        if series is None:
-            raise HTTPException(404, f"no recommendation for {sku_id} on {run_date}")
-        return series
+            return sku_series(conn, prefix, run_date, sku_id)
 
     return router
 
 
-def _csv_router(source: _Warehouse) -> APIRouter:
-    """CSV downloads of ``replenishment_orders``."""
-    from fastapi import APIRouter
+def _csv(frame: pd.DataFrame, name: str) -> Response:
     from fastapi.responses import Response
+
+    return Response(
+        frame.to_csv(index=False),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _csv_router(source: _Warehouse, currency: str) -> APIRouter:
+    """CSV downloads: the buyer's order file and the raw ``replenishment_orders`` rows."""
+    from fastapi import APIRouter
 
     router = APIRouter()
 
     @router.get("/orders.csv")
-    def orders_csv(run_date: dt.date, placed_only: bool = False) -> Response:
+    def orders_csv(run_date: dt.date) -> Response:
+        from replenishment.order_file import buyer_orders
+
+        with source.connect() as (conn, prefix):
+            require_run(conn, prefix, run_date)
+            rows = order_rows(conn, prefix, run_date, placed_only=True)
+        return _csv(buyer_orders(rows, currency), f"orders_to_place_{run_date.isoformat()}.csv")
+
+    @router.get("/orders_raw.csv")
+    def orders_raw_csv(run_date: dt.date, placed_only: bool = False) -> Response:
         from replenishment.load import read_output
 
+        with source.connect() as (conn, prefix):
+            require_run(conn, prefix, run_date)
         frame = read_output(source.engine(), source.schema, "replenishment_orders", run_date)
         if placed_only:
             frame = frame[frame["order_qty"] > 0]
         name = f"replenishment_orders_{run_date.isoformat()}{'_placed' if placed_only else ''}.csv"
-        return Response(
-            frame.to_csv(index=False),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return _csv(frame, name)
 
     return router
 
