@@ -548,7 +548,7 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
                 f"${stored['order_value']:,.2f}"
                 in frame.locator("[data-testid=order-detail]").inner_text()
             )
-            assert "units per day" in chart.inner_text()
+            assert chart.locator("text.axis-title").text_content() == "units per day"
             shown = json.load(
                 urllib.request.urlopen(f"{api_server}/replenishment/api/orders?run_date={RUN_DATE}")
             )["orders"]
