@@ -564,6 +564,8 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
                 frame.locator("#csv-placed").click()
             buyer = pd.read_csv(info.value.path())
             assert buyer.columns[0] == "SKU" and len(buyer) == len(placed)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "plugin.png"), full_page=True)
 
             # an unknown run date or SKU in the URL is said, not replaced by another one
             page.goto(f"{api_server}/replenishment/?run_date=2020-01-01")
@@ -576,8 +578,7 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
             assert page.locator("#chart polyline.actual").count() == 0
             assert page.locator("#orders tbody tr").count() == len(placed)
 
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "plugin.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "plugin_unknown_sku.png"), full_page=True)
         finally:
             browser.close()
     assert not errors, errors
