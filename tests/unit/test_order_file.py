@@ -118,3 +118,15 @@ def test_currency_setting(monkeypatch, currency):
     assert Settings.load().currency == currency
     monkeypatch.delenv("REPLENISHMENT_CURRENCY")
     assert Settings.load().currency == "USD"
+
+
+def test_the_phrases_read_are_the_ones_policy_writes():
+    """order_file reads two phrases of policy's reason text: a reword there must show here."""
+    from pathlib import Path
+
+    from replenishment import policy
+    from replenishment.order_file import LEAD_STD_UNKNOWN
+
+    source = Path(policy.__file__).read_text(encoding="utf-8")
+    assert LEAD_STD_UNKNOWN in source
+    assert 'f"pack rounding +{' in source
