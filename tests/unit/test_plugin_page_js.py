@@ -78,6 +78,7 @@ def test_money_in_the_configured_currency():
 def test_unknown_lead_time_spread_is_said():
     assert js("Fmt.leadTime(9, 0, false)") == "9 days ± unknown"
     assert js("Fmt.leadTime(9, 1.26, true)") == "9 days ± 1.3 days"
+    assert js("[Fmt.days(1), Fmt.days(1.02), Fmt.days(7)]") == ["1 day", "1 day", "7 days"]
 
 
 def test_interval_clipped_at_zero_is_not_a_band():

@@ -35,9 +35,15 @@ const Fmt = (() => {
     return String(text || "").replace(NUMBER, (m) => num(Number(m), (m.split(".")[1] || "").length));
   }
 
+  // A number of days: "1 day", "7 days", "9.5 days".
+  function days(v) {
+    const text = units(v);
+    return `${text} ${text === "1" ? "day" : "days"}`;
+  }
+
   // Lead time and its spread: "unknown" where no receipts measured the spread.
-  function leadTime(days, stdDays, stdKnown) {
-    return `${units(days)} days ± ${stdKnown ? units(stdDays) + " days" : "unknown"}`;
+  function leadTime(lead, stdDays, stdKnown) {
+    return `${days(lead)} ± ${stdKnown ? days(stdDays) : "unknown"}`;
   }
 
   // The forecast interval split into runs of consecutive days: "band" where the lower end
@@ -78,6 +84,6 @@ const Fmt = (() => {
       .sort((a, b) => by(a, b) || SORTS.sku(a, b));
   }
 
-  return { num, units, money, reason, leadTime, bandRuns, matches, pickOrders, SORTS };
+  return { num, units, money, days, reason, leadTime, bandRuns, matches, pickOrders, SORTS };
 })();
 if (typeof module !== "undefined") module.exports = Fmt;

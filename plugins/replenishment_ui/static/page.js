@@ -176,7 +176,7 @@ function drawOrder(s) {
     ["reorder point", u(o.reorder_point)], ["order-up-to", u(o.order_up_to)], ["safety stock", u(o.safety_stock)],
     ["mean daily demand", `${num(o.avg_daily_demand, 2)} units/day`], ["forecast error σ", `${num(o.sigma_daily, 2)} units/day`],
     ["lead time", Fmt.leadTime(o.lead_time_days, o.lead_time_std_days, o.lead_time_std_known)],
-    ["review period", `${units(o.review_period_days)} days`],
+    ["review period", Fmt.days(o.review_period_days)],
     ["service level", num(o.service_level * 100, 1) + " %"], ["policy", o.policy], ["model", o.model],
     ["EOQ", u(o.eoq)], ["MOQ", u(o.moq)],
   ];
