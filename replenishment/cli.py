@@ -19,22 +19,102 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from replenishment.config import PROJECT_ROOT, Settings, parse_run_date
+from replenishment.config import PROJECT_ROOT, Settings
 
 #: The README whose data dictionary ``replenishment reporting`` writes and checks.
 README = PROJECT_ROOT / "README.md"
 
+#: Help of each setting's option (every field of Settings has one: a test checks it).
+SETTING_HELP = {
+    "reporting_schema": "schema of the output tables (ignored on SQLite)",
+    "horizon_days": "days forecast from the run date D: D .. D+N-1",
+    "holiday_country": "ISO 3166 country code whose public holidays enter the model, e.g. US",
+    "interval_width": "central probability of the forecast interval, in (0, 1)",
+    "policy": "replenishment policy where the SKU master does not say",
+    "service_target": "what the safety stock is sized for: cycle service (alpha) or fill rate (beta)",
+    "forecast_batches": "number of forecast batches",
+    "forecast_workers": "worker processes in one forecast batch (0 = one per core)",
+    "backtest_days": "days of history held out to measure forecast error (0 = no backtest)",
+    "backtest_every_days": "each SKU is backtested on one run date in this many",
+    "min_history_days": "days of history a SKU needs before Prophet is tried on it",
+    "staging_dir": "directory of the run's intermediate files",
+    "data_docs_dir": "directory of the Great Expectations Data Docs",
+    "report_dir": "directory of the per-run HTML reports",
+    "publish_views": "create or replace the BI views on every load",
+    "currency": "ISO 4217 code of unit costs and order values, e.g. USD",
+}
+#: Allowed values of the settings that have a short list of them.
+SETTING_CHOICES = {
+    "policy": ("periodic", "continuous"),
+    "service_target": ("cycle", "fill_rate"),
+    "publish_views": ("true", "false"),
+}
 
-def _add_settings_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", dest="warehouse_url", help="SQLAlchemy URL of the warehouse")
+
+def run_date_arg(text: str) -> dt.date:
+    """``--date``: a calendar date written YYYY-MM-DD; anything else is a usage error."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date written YYYY-MM-DD (for example 2026-07-01)"
+        ) from None
+
+
+def country_arg(text: str) -> str:
+    """``--holiday-country``: a country code the ``holidays`` library knows."""
+    import holidays
+
+    code = text.strip().upper()
+    if code not in holidays.list_supported_countries():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a country code the holidays library knows (for example US, DE, GB)"
+        )
+    return code
+
+
+def warehouse_arg(url: str) -> str:
+    """The warehouse URL (``--url`` or the setting): a SQLite file that does not exist is an error (SQLite
+    would create an empty database and every table would then be missing)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise argparse.ArgumentTypeError(f"{url!r} is not a SQLAlchemy URL") from None
+    path = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and path not in ("", ":memory:")
+        and not Path(path).is_file()
+    ):
+        raise argparse.ArgumentTypeError(
+            f"no SQLite warehouse at {path} (create the demo one with "
+            f"'replenishment demo-warehouse --url {url}')"
+        )
+    return url
+
+
+def _add_settings_options(parser: argparse.ArgumentParser, only: tuple[str, ...] = ()) -> None:
+    """One option per field of Settings (or of ``only``), with its help, type and choices."""
+    parser.add_argument(
+        "--url",
+        dest="warehouse_url",
+        help="SQLAlchemy URL of the warehouse (default: env REPLENISHMENT_WAREHOUSE_URL, "
+        "else the demo's SQLite file)",
+    )
+    types: dict[str, Any] = {"int": int, "float": float, "holiday_country": country_arg}
     for field in dataclasses.fields(Settings):
-        if field.name == "warehouse_url":
+        if field.name == "warehouse_url" or (only and field.name not in only):
             continue
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
             default=None,
-            help=f"(default {field.default!r}; env REPLENISHMENT_{field.name.upper()})",
+            type=types.get(field.name, types.get(str(field.type), str)),
+            choices=SETTING_CHOICES.get(field.name),
+            help=f"{SETTING_HELP[field.name]} (default {field.default!r}; "
+            f"env REPLENISHMENT_{field.name.upper()})",
         )
 
 
@@ -108,31 +188,41 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``run`` and ``summary`` commands (the others parse their own options)."""
+    parser = argparse.ArgumentParser(prog="replenishment", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the pipeline for one run date")
+    run.add_argument("--date", required=True, type=run_date_arg, help="run date D (YYYY-MM-DD)")
+    _add_settings_options(run)
+    summ = sub.add_parser("summary", help="print the stored run summary of a date")
+    summ.add_argument("--date", required=True, type=run_date_arg, help="run date (YYYY-MM-DD)")
+    summ.add_argument("--json", action="store_true", help="the whole pipeline_runs row as JSON")
+    _add_settings_options(summ, only=("reporting_schema",))
+    sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
+    sub.add_parser("backtest", help="rolling-origin backtest (see backtest --help)")
+    sub.add_parser("simulate", help="replay simulator of the policy (see simulate --help)")
+    sub.add_parser("reporting", help="data dictionary and BI views (see reporting --help)")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["reporting"]:
         return reporting_main(argv[1:])
     if argv[:1] and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
-    parser = argparse.ArgumentParser(prog="replenishment", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the pipeline for one run date")
-    run.add_argument("--date", required=True, help="run date D (YYYY-MM-DD)")
-    _add_settings_options(run)
-    summ = sub.add_parser("summary", help="print the stored run summary of a date")
-    summ.add_argument("--date", required=True)
-    summ.add_argument("--json", action="store_true", help="the whole pipeline_runs row as JSON")
-    _add_settings_options(summ)
-    sub.add_parser("demo-warehouse", help="create the demo warehouse (see demo-warehouse --help)")
-    sub.add_parser("backtest", help="rolling-origin backtest (see backtest --help)")
-    sub.add_parser("simulate", help="replay simulator of the policy (see simulate --help)")
-    sub.add_parser("reporting", help="data dictionary and BI views (see reporting --help)")
+    parser = build_parser()
     args = parser.parse_args(argv)
     _logging(args.verbose)
 
     settings = _settings(args)
-    run_date = parse_run_date(args.date)
+    try:
+        warehouse_arg(settings.warehouse_url)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    run_date: dt.date = args.date
     if args.command == "run":
         return _run(settings, run_date)
     return _summary(settings, run_date, as_json=args.json)

@@ -68,6 +68,8 @@ class Settings:
     #: source tables, so a warehouse whose jobs drop and recreate those tables may
     #: turn this off and create them with ``replenishment reporting --create-views``.
     publish_views: bool = True
+    #: ISO 4217 code of the currency of unit costs and order values (page, CSV and reports).
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:

@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"warehouse"},
     {"extract", "validate", "forecast", "stan_fast", "policy", "lead_time", "loss_functions"}
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}
-    | {"protection_demand", "order_inputs", "order_reasons", "fill_rate"},
+    | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"},
     {"load", "report", "reporting"},
     {"pipeline", "backtest", "simulate"},
     {"cli"},

@@ -23,6 +23,7 @@ import pytest
 from replenishment.config import Settings
 from replenishment.db import make_engine
 from replenishment.load import read_output
+from replenishment.order_file import display_reason
 from replenishment.pipeline import run_pipeline
 from tests.conftest import REQUIRE_POSTGRES
 from tests.support import (
@@ -117,6 +118,10 @@ def test_page_is_self_contained(client):
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
     assert client.get("/icon.svg").headers["content-type"].startswith("image/svg+xml")
+    # the page is its template with the static files inlined, not a Python string
+    for name in ("page.css", *plugin.SCRIPTS):
+        assert (plugin.STATIC_DIR / name).read_text(encoding="utf-8").strip() in html, name
+    assert 'data-currency="USD"' in html and 'id="sku-search"' in html
 
 
 def test_run_dates_and_run_summary(client, warehouse):
@@ -215,7 +220,7 @@ def test_csv_equals_the_reporting_table(client, warehouse, placed_only):
     params = {"run_date": RUN_DATE.isoformat()}
     if placed_only:
         params["placed_only"] = "true"
-    r = client.get("/orders.csv", params=params)
+    r = client.get("/orders_raw.csv", params=params)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert f"replenishment_orders_{RUN_DATE.isoformat()}" in r.headers["content-disposition"]
     got = pd.read_csv(io.StringIO(r.text))
@@ -223,6 +228,77 @@ def test_csv_equals_the_reporting_table(client, warehouse, placed_only):
     if placed_only:
         want = want[want["order_qty"] > 0].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_buyer_csv_is_the_orders_to_place_by_value(client, warehouse):
+    r = client.get("/orders.csv", params={"run_date": RUN_DATE.isoformat()})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert f"orders_to_place_{RUN_DATE.isoformat()}.csv" in r.headers["content-disposition"]
+    got = pd.read_csv(io.StringIO(r.text), dtype=str, keep_default_na=False)
+    assert list(got.columns[:4]) == [
+        "SKU",
+        "Description",
+        "Category",
+        "Supplier lead time (days)",
+    ]
+    assert {"Order qty (units)", "Packs", "Value (USD)", "Expected receipt", "Reason"} <= set(
+        got.columns
+    )
+    orders = _table(warehouse, "replenishment_orders", RUN_DATE)
+    placed = orders[orders["order_qty"] > 0].sort_values(
+        ["order_value", "sku_id"], ascending=[False, True]
+    )
+    assert got["SKU"].tolist() == placed["sku_id"].tolist()
+    assert got["Value (USD)"].tolist() == [f"{v:.2f}" for v in placed["order_value"]]
+    assert got["Order qty (units)"].tolist() == [f"{q:.0f}" for q in placed["order_qty"]]
+    assert all(got["Description"]) and all(got["Reason"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/orders.csv", "/orders_raw.csv", "/api/skus", "/api/orders", "/api/run"],
+)
+def test_a_date_without_a_run_is_a_404_with_its_reason(client, path):
+    r = client.get(path, params={"run_date": "2020-01-01"})
+    assert r.status_code == 404
+    text = r.text if path.endswith(".csv") else r.json()["detail"]
+    assert "no run stored for 2020-01-01" in text, text
+    if path.endswith(".csv"):
+        assert r.headers["content-type"].startswith("text/plain")
+        assert RUN_DATE.isoformat() in text  # names the dates that hold a run
+
+
+def test_an_unknown_sku_is_a_404_with_its_reason(client):
+    r = client.get("/api/series", params={"run_date": RUN_DATE.isoformat(), "sku_id": "nope"})
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"no recommendation for SKU 'nope' in the run of {RUN_DATE}"
+    r = client.get("/api/series", params={"run_date": "2020-01-01", "sku_id": "nope"})
+    assert r.status_code == 404 and "no run stored for 2020-01-01" in r.json()["detail"]
+
+
+def test_orders_carry_what_the_page_shows(client, warehouse):
+    body = client.get("/api/orders", params={"run_date": RUN_DATE.isoformat()}).json()
+    orders = _table(warehouse, "replenishment_orders", RUN_DATE).set_index("sku_id")
+    for row in body["orders"]:
+        stored = orders.loc[row["sku_id"]]
+        unknown = "lead-time std unknown" in stored["reason"]
+        assert row["lead_time_std_known"] is not unknown
+        assert ("lead-time spread unknown" in row["exceptions"]) is unknown
+        if int(stored["pack_size"]) == 1:
+            assert "pack rounding" not in row["display_reason"]
+        else:
+            assert row["display_reason"] == stored["reason"]
+
+
+def test_currency_setting_reaches_the_page(warehouse):
+    from fastapi.testclient import TestClient
+
+    app = plugin.create_app(warehouse, reporting_schema="reporting", currency="EUR")
+    with TestClient(app) as c:
+        assert 'data-currency="EUR"' in c.get("/").text
+        csv = c.get("/orders.csv", params={"run_date": RUN_DATE.isoformat()}).text
+        assert "Value (EUR)" in csv.splitlines()[0]
+    app.state.warehouse.dispose()
 
 
 def test_empty_warehouse_has_no_run_dates(tmp_path):
@@ -366,6 +442,44 @@ def test_api_server_serves_the_plugin(api_server):
     assert mine["external_views"][0]["url_route"] == "replenishment"
 
 
+def _band_runs(forecast: list[dict]) -> list[str]:
+    """Kinds of the runs of consecutive forecast days: "band" (lower end > 0) or "clipped"."""
+    kinds = ["band" if f["yhat_lower"] > 0 else "clipped" for f in forecast]
+    return [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+
+
+def _as_page_writes(text: str) -> str:
+    """``text`` with its numbers as the page writes them in an en-US browser (1,046.2)."""
+    return re.sub(
+        r"(?<![\w.\-])\d+(?:\.\d+)?(?![\w.]|-\d)",
+        lambda m: f"{float(m.group()):,.{len(m.group().partition('.')[2])}f}",
+        text,
+    )
+
+
+def _check_orders_table(frame, placed: pd.DataFrame, sku: str) -> None:
+    """The orders table's search box, category filter and sort order (``placed``: the
+    orders to place as ``/api/orders`` gives them, with their SKU's category)."""
+    rows = frame.locator("#orders tbody tr")
+    by_value = placed.sort_values(["order_value", "sku_id"], ascending=[False, True])
+    assert [rows.nth(i).get_attribute("data-sku") for i in range(rows.count())] == by_value[
+        "sku_id"
+    ].tolist()
+    frame.locator("#sku-search").fill(sku)
+    assert [rows.nth(i).get_attribute("data-sku") for i in range(rows.count())] == [sku]
+    frame.locator("#sku-search").fill("")
+    category = placed["category"].iloc[0]
+    frame.locator("#category").select_option(category)
+    assert rows.count() == int((placed["category"] == category).sum())
+    frame.locator("#category").select_option("")
+    frame.locator("#sort").select_option("sku")
+    assert rows.first.get_attribute("data-sku") == min(placed["sku_id"])
+    frame.locator("#sort").select_option("exceptions")
+    flagged = [rows.nth(i).locator("td.exceptions").inner_text() != "" for i in range(rows.count())]
+    assert flagged == sorted(flagged, reverse=True)  # exceptions first
+    frame.locator("#sort").select_option("value")
+
+
 def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_path):
     sync_api = playwright_sync_api(REQUIRE_POSTGRES)
     sku = _placed_sku(warehouse)
@@ -402,12 +516,14 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
             chart = frame.locator("#chart")
             assert chart.locator("polyline.actual").count() == 1
             assert chart.locator("polyline.forecast").count() == 1
-            assert chart.locator("polygon.band").count() == 1
             series = json.load(
                 urllib.request.urlopen(
                     f"{api_server}/replenishment/api/series?run_date={RUN_DATE}&sku_id={sku}"
                 )
             )
+            runs = _band_runs(series["forecast"])  # an interval clipped at 0 is not filled
+            assert chart.locator("polygon.band").count() == runs.count("band") >= 1
+            assert chart.locator("polyline.band-clipped").count() == runs.count("clipped")
             points = chart.locator("polyline.actual").get_attribute("points") or ""
             assert len(points.split()) == len(series["actual"])
             assert chart.locator("rect.promo").count() == sum(
@@ -424,10 +540,19 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
             assert (
                 f"Order {qty:,.0f} units" in frame.locator("[data-testid=order-qty]").inner_text()
             )
-            assert (
-                frame.locator("[data-testid=reason]").inner_text()
-                == orders.set_index("sku_id").loc[sku, "reason"]
+            stored = orders.set_index("sku_id").loc[sku]
+            assert frame.locator("[data-testid=reason]").inner_text() == _as_page_writes(
+                display_reason(stored["reason"], stored["pack_size"])
             )
+            assert (
+                f"${stored['order_value']:,.2f}"
+                in frame.locator("[data-testid=order-detail]").inner_text()
+            )
+            assert chart.locator("text.axis-title").text_content() == "units per day"
+            shown = json.load(
+                urllib.request.urlopen(f"{api_server}/replenishment/api/orders?run_date={RUN_DATE}")
+            )["orders"]
+            _check_orders_table(frame, pd.DataFrame(shown), sku)
 
             with page.expect_download() as info:
                 frame.locator("#csv-all").click()
@@ -435,9 +560,25 @@ def test_browser_picks_a_sku_and_downloads_the_csv(api_server, warehouse, tmp_pa
             saved = tmp_path / download.suggested_filename
             download.save_as(saved)
             pd.testing.assert_frame_equal(pd.read_csv(saved), orders, check_dtype=False)
-
+            with page.expect_download() as info:
+                frame.locator("#csv-placed").click()
+            buyer = pd.read_csv(info.value.path())
+            assert buyer.columns[0] == "SKU" and len(buyer) == len(placed)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "plugin.png"), full_page=True)
+
+            # an unknown run date or SKU in the URL is said, not replaced by another one
+            page.goto(f"{api_server}/replenishment/?run_date=2020-01-01")
+            page.locator("#error").wait_for(state="visible", timeout=30_000)
+            assert "no run stored for 2020-01-01" in page.locator("#error").inner_text()
+            assert page.locator("#orders tbody tr").count() == 0
+            page.goto(f"{api_server}/replenishment/?run_date={RUN_DATE}&sku_id=nope")
+            page.locator("#error").wait_for(state="visible", timeout=30_000)
+            assert "no recommendation for SKU 'nope'" in page.locator("#error").inner_text()
+            assert page.locator("#chart polyline.actual").count() == 0
+            assert page.locator("#orders tbody tr").count() == len(placed)
+
+            page.screenshot(path=str(ARTIFACTS / "plugin_unknown_sku.png"), full_page=True)
         finally:
             browser.close()
     assert not errors, errors

@@ -1,0 +1,92 @@
+"""The command line as a person meets it: help, choices and usage errors, not tracebacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from replenishment.cli import SETTING_CHOICES, SETTING_HELP, build_parser, main
+from replenishment.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _options(command: str) -> dict[str, object]:
+    """The options of a subcommand: option string -> argparse action."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return {
+        opt: action
+        for action in sub.choices[command]._actions  # type: ignore[union-attr]
+        for opt in action.option_strings
+    }
+
+
+@pytest.mark.parametrize("command", ["run", "summary"])
+def test_every_option_has_help(command):
+    for opt, action in _options(command).items():
+        assert action.help and len(action.help) > 10, opt
+
+
+def test_every_setting_has_help_and_the_short_lists_are_choices():
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"warehouse_url"}
+    assert set(SETTING_HELP) == fields
+    run = _options("run")
+    assert run["--policy"].choices == ("periodic", "continuous")
+    assert run["--service-target"].choices == ("cycle", "fill_rate")
+    assert set(SETTING_CHOICES) <= fields
+
+
+def test_summary_takes_only_what_it_uses():
+    assert set(_options("summary")) == {"-h", "--help", "--date", "--json", "--url",
+                                        "--reporting-schema"}  # fmt: skip
+
+
+def _usage_error(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "usage:" in err
+    return err
+
+
+def test_a_date_in_another_format_is_a_usage_error(capsys, tmp_path):
+    err = _usage_error(capsys, ["run", "--date", "07/01/2026"])
+    assert "'07/01/2026' is not a date written YYYY-MM-DD (for example 2026-07-01)" in err
+
+
+def test_a_sqlite_file_that_does_not_exist_is_an_error(capsys, tmp_path):
+    missing = tmp_path / "nowhere.db"
+    err = _usage_error(capsys, ["summary", "--date", "2026-07-01", "--url", f"sqlite:///{missing}"])
+    assert f"no SQLite warehouse at {missing}" in err
+    assert not missing.exists(), "SQLite created an empty database"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "--date", "2026-07-01", "--policy", "weekly"], "invalid choice: 'weekly'"),
+        (["run", "--date", "2026-07-01", "--horizon-days", "four"], "invalid int value: 'four'"),
+        (["run", "--date", "2026-07-01", "--holiday-country", "XX"], "'XX' is not a country"),
+        (["summary", "--date", "2026-07-01", "--horizon-days", "5"], "unrecognized arguments"),
+    ],
+)
+def test_bad_values_are_usage_errors(capsys, argv, says):
+    assert says in _usage_error(capsys, argv)
+
+
+@pytest.mark.parametrize("args", [[], ["help"]])
+def test_dev_prints_its_usage(args):
+    out = subprocess.run(["bash", str(ROOT / "dev"), *args], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "./dev demo" in out.stdout and "./dev test" in out.stdout
+
+
+def test_dev_says_a_command_is_unknown():
+    out = subprocess.run(["bash", str(ROOT / "dev"), "deploy"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "unknown command 'deploy'" in out.stderr and "./dev demo" in out.stderr
