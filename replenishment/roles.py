@@ -36,7 +36,7 @@ PIPELINE_ROLE = "replenishment_pipeline"
 BI_ROLE = "replenishment_bi"
 ROLES_SCRIPT = "create_roles.sql"
 #: Password hashing asked of libpq (``password_encryption`` of PostgreSQL >= 14).
-PASSWORD_ALGORITHM = "scram-sha-256"
+SCRAM_ALGORITHM = "scram-sha-256"
 
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 _VERIFIER = re.compile(r"^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")
@@ -149,7 +149,7 @@ def scram_sha256_verifier(conn: Connection, role: str, password: str) -> str:
     from psycopg2.extensions import encrypt_password
 
     raw: Any = conn.connection.dbapi_connection
-    return str(encrypt_password(password, role, raw, PASSWORD_ALGORITHM))
+    return str(encrypt_password(password, role, raw, SCRAM_ALGORITHM))
 
 
 def set_password(conn: Connection, role: str, password: str) -> None:
