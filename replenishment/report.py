@@ -81,6 +81,65 @@ def _chart(sku_id: str, history: pd.DataFrame, forecast: pd.DataFrame) -> str:
     )
 
 
+def _charts(
+    run_date: dt.date, skus: list[str], history: pd.DataFrame, forecast: pd.DataFrame
+) -> str:
+    """One SVG chart per SKU: the last CHART_HISTORY_DAYS days of demand and the forecast."""
+    since = pd.Timestamp(run_date) - pd.Timedelta(days=CHART_HISTORY_DAYS)
+    return "".join(
+        _chart(
+            s,
+            history[(history["sku_id"] == s) & (pd.to_datetime(history["ds"]) >= since)],
+            forecast[forecast["sku_id"] == s],
+        )
+        for s in skus
+    )
+
+
+def _accuracy_by_class(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Backtested SKUs, WAPE and seasonal-naive WAPE (weighted by actual units) per class."""
+    scored = accuracy.dropna(subset=["wape"])
+    if not len(scored):
+        return pd.DataFrame(columns=["demand_class", "skus", "wape", "baseline_wape"])
+    return (
+        scored.groupby("demand_class")
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "skus": len(g),
+                    "wape": (g["wape"] * g["actual_units"]).sum()
+                    / max(g["actual_units"].sum(), 1e-9),
+                    "baseline_wape": (g["baseline_wape"] * g["actual_units"]).sum()
+                    / max(g["actual_units"].sum(), 1e-9),
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+    )
+
+
+def _totals(summary: dict[str, Any]) -> pd.DataFrame:
+    """The run's headline numbers as (measure, value) rows."""
+    return pd.DataFrame(
+        [
+            ("SKUs forecast", summary.get("skus_total")),
+            (
+                "by Prophet / SBA / fallback",
+                f"{summary.get('skus_prophet')} / {summary.get('skus_intermittent')} / {summary.get('skus_fallback')}",
+            ),
+            ("SKUs whose model failed (fell back)", summary.get("skus_failed")),
+            ("orders recommended", summary.get("orders_placed")),
+            ("order value at unit cost", summary.get("order_value")),
+            (
+                "backtest WAPE / seasonal-naive",
+                f"{_esc(summary.get('wape'))} / {_esc(summary.get('baseline_wape'))}",
+            ),
+        ],
+        columns=["measure", "value"],
+    )
+
+
 def write_report(
     directory: Path,
     run_date: dt.date,
@@ -98,52 +157,9 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{run_date.isoformat()}.html"
     placed = orders[orders["order_qty"] > 0].sort_values("order_value", ascending=False)
-    top = placed.head(CHARTS)["sku_id"].tolist()
-    since = pd.Timestamp(run_date) - pd.Timedelta(days=CHART_HISTORY_DAYS)
-    charts = "".join(
-        _chart(
-            s,
-            history[(history["sku_id"] == s) & (pd.to_datetime(history["ds"]) >= since)],
-            forecast[forecast["sku_id"] == s],
-        )
-        for s in top
-    )
-    scored = accuracy.dropna(subset=["wape"])
-    by_class = (
-        scored.groupby("demand_class")
-        .apply(
-            lambda g: pd.Series(
-                {
-                    "skus": len(g),
-                    "wape": (g["wape"] * g["actual_units"]).sum()
-                    / max(g["actual_units"].sum(), 1e-9),
-                    "baseline_wape": (g["baseline_wape"] * g["actual_units"]).sum()
-                    / max(g["actual_units"].sum(), 1e-9),
-                }
-            ),
-            include_groups=False,
-        )
-        .reset_index()
-        if len(scored)
-        else pd.DataFrame(columns=["demand_class", "skus", "wape", "baseline_wape"])
-    )
-    totals = pd.DataFrame(
-        [
-            ("SKUs forecast", summary.get("skus_total")),
-            (
-                "by Prophet / SBA / fallback",
-                f"{summary.get('skus_prophet')} / {summary.get('skus_intermittent')} / {summary.get('skus_fallback')}",
-            ),
-            ("SKUs whose model failed (fell back)", summary.get("skus_failed")),
-            ("orders recommended", summary.get("orders_placed")),
-            ("order value at unit cost", summary.get("order_value")),
-            (
-                "backtest WAPE / seasonal-naive",
-                f"{_esc(summary.get('wape'))} / {_esc(summary.get('baseline_wape'))}",
-            ),
-        ],
-        columns=["measure", "value"],
-    )
+    charts = _charts(run_date, placed.head(CHARTS)["sku_id"].tolist(), history, forecast)
+    by_class = _accuracy_by_class(accuracy)
+    totals = _totals(summary)
     quality_cols = [
         "suite",
         "success",

@@ -36,7 +36,7 @@ PIPELINE_ROLE = "replenishment_pipeline"
 BI_ROLE = "replenishment_bi"
 ROLES_SCRIPT = "create_roles.sql"
 #: Password hashing asked of libpq (``password_encryption`` of PostgreSQL >= 14).
-PASSWORD_ALGORITHM = "scram-sha-256"
+SCRAM_ALGORITHM = "scram-sha-256"
 
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 _VERIFIER = re.compile(r"^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")
@@ -57,41 +57,42 @@ def split_script(script: str) -> list[str]:
             end = script.find("\n", i)
             i = n if end < 0 else end
             continue
-        char = script[i]
-        if char in ("'", '"'):
-            end = i + 1
-            while True:
-                end = script.find(char, end)
-                if end < 0:
-                    raise ValueError(f"unterminated {char} quote at character {i}")
-                if script.startswith(char * 2, end):
-                    end += 2
-                    continue
-                break
-            buf.append(script[i : end + 1])
-            i = end + 1
+        whole = _quoted_end(script, i)
+        if whole > i:
+            buf.append(script[i:whole])
+            i = whole
             continue
-        dollar = _DOLLAR_QUOTE.match(script, i) if char == "$" else None
-        if dollar:
-            tag = dollar.group(0)
-            end = script.find(tag, dollar.end())
-            if end < 0:
-                raise ValueError(f"unterminated {tag} body at character {i}")
-            buf.append(script[i : end + len(tag)])
-            i = end + len(tag)
-            continue
-        if char == ";":
-            statement = "".join(buf).strip()
-            if statement:
-                statements.append(statement)
+        if script[i] == ";":
+            statements.append("".join(buf).strip())
             buf = []
         else:
-            buf.append(char)
+            buf.append(script[i])
         i += 1
-    tail = "".join(buf).strip()
-    if tail:
-        statements.append(tail)
-    return statements
+    statements.append("".join(buf).strip())
+    return [s for s in statements if s]
+
+
+def _quoted_end(script: str, i: int) -> int:
+    """End (exclusive) of the quoted string, identifier or dollar body starting at ``i``;
+    ``i`` itself when none starts there."""
+    char = script[i]
+    if char in ("'", '"'):
+        end = i + 1
+        while True:
+            end = script.find(char, end)
+            if end < 0:
+                raise ValueError(f"unterminated {char} quote at character {i}")
+            if not script.startswith(char * 2, end):
+                return end + 1
+            end += 2
+    dollar = _DOLLAR_QUOTE.match(script, i) if char == "$" else None
+    if dollar is None:
+        return i
+    tag = dollar.group(0)
+    end = script.find(tag, dollar.end())
+    if end < 0:
+        raise ValueError(f"unterminated {tag} body at character {i}")
+    return end + len(tag)
 
 
 def roles_statements(
@@ -148,7 +149,7 @@ def scram_sha256_verifier(conn: Connection, role: str, password: str) -> str:
     from psycopg2.extensions import encrypt_password
 
     raw: Any = conn.connection.dbapi_connection
-    return str(encrypt_password(password, role, raw, PASSWORD_ALGORITHM))
+    return str(encrypt_password(password, role, raw, SCRAM_ALGORITHM))
 
 
 def set_password(conn: Connection, role: str, password: str) -> None:
