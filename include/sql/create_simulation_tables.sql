@@ -1,4 +1,4 @@
--- Reporting tables of the replay simulator (replenishment/simulate.py), read by BI.
+-- Reporting tables of the replay simulator (replenishment/simulate/), read by BI.
 -- {{ reporting }} becomes "reporting." on databases with schemas and nothing on
 -- SQLite. Both tables are keyed by run_id (by default built from the window and the
 -- settings, e.g. "2026-01-01+180d-periodic-lost_sales-refit7"): a re-run of the same

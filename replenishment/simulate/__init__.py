@@ -1,0 +1,205 @@
+"""Simulate: replay a replenishment policy day by day over a historical window.
+
+For each simulated day t of ``[start, start + days)`` the replay
+
+1. decides today's purchase orders from what was known before t (the policy),
+2. places them; each arrives after a *real* lead time (see below),
+3. receives the orders due today,
+4. serves today's actual demand from stock: what cannot be served is lost
+   (``lost_sales``) or owed to the customer and served first from later receipts
+   (``backorders``),
+5. records the end-of-day stock.
+
+Three policies are replayed on the same demand, the same starting stock and the
+same lead-time draws (common random numbers), so their differences are the
+policies' own:
+
+``pipeline``
+    The project's policy: :func:`replenishment.policy.compute_orders` fed with the
+    forecast of the day (:func:`replenishment.forecast.forecast_frames`, then
+    :func:`~replenishment.forecast.calibrate`, as the pipeline does), its
+    ``sigma_daily``, the SKU master and the lead-time spread of the purchase orders
+    received before t (:func:`~replenishment.policy.lead_time_stats`).
+``min_max``
+    Baseline 1, a min-max rule on the trailing 4-week average. ``m`` and ``s`` are the
+    mean and standard deviation of the daily demand recorded over the
+    ``trailing_days`` (28) days before t, stock-out days left out; L = planned lead
+    time, R = review period (at least 1), z = Phi^-1(service_level) and
+    ``SS = z * s * sqrt(L)``. ``min = m * L + SS`` and ``max = m * (L + R) + SS``.
+    Reviewed daily: when the inventory position is below ``min`` it orders
+    ``max - position``, rounded up to whole packs and raised to the MOQ exactly as
+    ``compute_orders`` rounds.
+``forecast_net``
+    Baseline 2, "order the forecast minus inventory minus safety stock each day",
+    read as the MRP net requirement: every day, order
+    ``forecast demand over L + R - (inventory position - safety stock)`` when
+    positive (the literal signs would aim at a negative safety stock). Same forecast
+    as ``pipeline``; the safety stock is the textbook one from the trailing demand
+    spread, ``z * s * sqrt(L + R)``, without the forecast-error backtest nor the
+    lead-time spread. Computed by ``compute_orders`` (periodic, cycle target) with
+    ``sigma_daily = s`` and no lead-time spread, so packs and MOQ are the same.
+
+What "known before t" means
+---------------------------
+Forecasts and the baselines' trailing statistics are made from the warehouse as
+the pipeline would have read it on day t: daily demand of order lines before t,
+stock-out days (``on_hand = 0`` snapshots) before t, promotions (planned, so known
+ahead), received purchase orders before t. They are the same for the three
+policies: the simulated stock-outs do not feed back into the history (the
+forecaster leaves censored days out of its fits anyway).
+
+Refits. Fitting Prophet every day for 180 days x 200 SKUs is too slow, so the
+forecast is refitted every ``refit_every`` days (day 0, refit_every, ...) with a
+horizon of ``refit_every + max(L + R)`` days; on the days between two refits the
+last forecast is rolled forward: day t uses that forecast's rows for t onwards and
+its ``sigma_daily``. Each refit backtests the SKUs as configured by
+``backtest_every`` (1 = every SKU on every refit, the default: with the pipeline's
+rotation of one SKU in 7 per run date and a refit every 7 days, the same seventh
+of the SKUs would be backtested every time).
+
+The demand served
+-----------------
+The demand of day t is the warehouse's recorded demand of that day (order lines not
+cancelled). On a day the warehouse ended out of stock, its sales understate
+demand; there the demand served is the larger of the recorded sales and an
+estimate: the mean recorded demand of the same weekday in the 4 weeks before and
+after, its own stock-out days left out (else the SKU's mean of uncensored days).
+The estimate uses days after t: it builds the ground truth, never a decision.
+
+Lead times and the starting state
+---------------------------------
+A purchase order placed on day t arrives on day ``t + lead``; ``lead`` is drawn,
+seeded by (``seed``, sku_id), from the real lead times ``received_date -
+order_date`` of the SKU's purchase orders received from 730 days before the window
+to its end, or is the planned ``lead_time_days`` when the SKU has none; at least 1
+day. One draw per SKU and day, shared by the three policies.
+
+Every policy starts from the real end-of-day stock of the day before ``start``
+and the real open purchase orders: each arrives on its real ``received_date``
+(the open quantity is split evenly over a SKU's open orders; orders still open
+after the window never arrive in it). SKUs simulated: the active SKUs with sales
+before ``start`` (a SKU launched during the window has no history to plan from).
+
+KPIs (per SKU, then per policy and demand class)
+------------------------------------------------
+cycle_service_level
+    Share of complete replenishment cycles without a shortage. A cycle runs from a
+    receipt to the day before the next receipt; the days before the first receipt
+    and after the last one are not complete cycles. A cycle has a shortage when, on
+    one of its days, demand could not be served from stock. NaN without a cycle.
+fill_rate
+    Units served from stock on the day they were asked for / units demanded.
+stockout_days
+    Days ending with nothing on hand (the contract's definition).
+short_days
+    Days on which some demand could not be served.
+avg_on_hand, avg_inventory_value
+    Mean end-of-day stock, units and at unit cost.
+inventory_turns
+    Annualised: units shipped x 365 / days / avg_on_hand (value-weighted in totals).
+orders, units_ordered
+    Purchase orders placed (quantity > 0) and their units, arriving or not.
+holding_cost
+    Sum over days of end-of-day stock x unit_cost x holding_cost_rate / 365.
+ordering_cost
+    orders x order_cost.
+
+The demand class of a SKU is the Syntetos-Boylan class of the first refit.
+
+Command line (the project CLI dispatches ``replenishment simulate ...`` to :func:`main`)::
+
+    replenishment simulate --url sqlite:///.data/warehouse.db --start 2026-01-01 --days 180 \\
+        [--skus 50] [--policy periodic|continuous] [--demand-mode lost_sales|backorders] \\
+        [--refit-every 7] [--write]
+
+Package layout (imports point down this list, never up)
+-------------------------------------------------------
+``config``      SimulationConfig, names shared by every module
+``data``        ReplayData: the warehouse read once, demand to serve, lead-time draws
+``engine``      DayState, the Policy protocol, Trace, replay
+``forecaster``  the pipeline's forecast refitted on the data known at a day
+``policies``    the pipeline's policy and the baselines
+``kpis``        per-SKU KPIs, their summary, SimulationResult
+``write``       the reporting tables
+``report``      the printed comparison
+``run``         simulate (data -> result) and run_simulation (URL -> result, written)
+``cli``         ``replenishment simulate ...``
+"""
+
+from __future__ import annotations
+
+from replenishment.policy import review_days
+from replenishment.simulate.cli import main
+from replenishment.simulate.config import (
+    ALL_CLASSES,
+    BASELINES,
+    DEMAND_MODES,
+    POLICY_NAMES,
+    SimulationConfig,
+    refit_horizon,
+)
+from replenishment.simulate.data import (
+    ReplayData,
+    draw_lead_times,
+    load_replay_data,
+    uncensored_demand,
+)
+from replenishment.simulate.engine import DayState, Policy, Trace, replay
+from replenishment.simulate.forecaster import Forecaster, RefitForecast, pipeline_forecaster
+from replenishment.simulate.kpis import (
+    SKU_COLUMNS,
+    SUMMARY_COLUMNS,
+    SimulationResult,
+    cycle_counts,
+    sku_kpis,
+    summarise,
+)
+from replenishment.simulate.policies import (
+    ForecastPolicy,
+    MinMaxPolicy,
+    round_order,
+    trailing_stats,
+)
+from replenishment.simulate.report import Bar, evaluate_bars, format_report
+from replenishment.simulate.run import run_simulation, simulate
+from replenishment.simulate.write import SKU_TABLE, SUMMARY_TABLE, write_results
+
+__all__ = [
+    "ALL_CLASSES",
+    "BASELINES",
+    "Bar",
+    "DEMAND_MODES",
+    "DayState",
+    "ForecastPolicy",
+    "Forecaster",
+    "MinMaxPolicy",
+    "POLICY_NAMES",
+    "Policy",
+    "RefitForecast",
+    "ReplayData",
+    "SKU_COLUMNS",
+    "SKU_TABLE",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_TABLE",
+    "SimulationConfig",
+    "SimulationResult",
+    "Trace",
+    "cycle_counts",
+    "draw_lead_times",
+    "evaluate_bars",
+    "format_report",
+    "load_replay_data",
+    "main",
+    "pipeline_forecaster",
+    "refit_horizon",
+    "replay",
+    "review_days",
+    "round_order",
+    "run_simulation",
+    "simulate",
+    "sku_kpis",
+    "summarise",
+    "trailing_stats",
+    "uncensored_demand",
+    "write_results",
+]

@@ -1,0 +1,117 @@
+"""Configuration of a replay: what to simulate, the names every module shares.
+
+Lives here: :class:`SimulationConfig`, the policy and demand-mode names, the array
+aliases, :func:`refit_horizon`. Imports nothing from the other simulate modules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+POLICY_NAMES = ("pipeline", "min_max", "forecast_net")
+BASELINES = ("min_max", "forecast_net")
+DEMAND_MODES = ("lost_sales", "backorders")
+ALL_CLASSES = "all"
+#: Days of demand history read for a forecast (as the extract stage reads).
+HISTORY_DAYS = 1096
+#: Days back from the window in which received purchase orders give lead times.
+LEAD_TIME_DAYS_BACK = 730
+#: Weeks before and after a censored day whose same weekday estimates its demand.
+FILL_WEEKS = 4
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to replay.
+
+    start: first simulated day. days: simulated days, start .. start + days - 1.
+    policy: ``periodic`` (R, S) or ``continuous`` (s, Q), given to compute_orders.
+    demand_mode: ``lost_sales`` (unserved demand is lost) or ``backorders`` (owed).
+    refit_every: days between two forecast refits (the forecast is rolled forward between).
+    backtest_every: ForecastConfig.backtest_every_days of each refit (1 = every SKU).
+    max_skus: simulate only the first N eligible SKUs (by sku_id); None = all.
+    trailing_days: window of the baselines' mean and standard deviation, days.
+    seed: seed of the lead-time draws. workers: forecast processes (0 = one per core).
+    run_id: key of the reporting rows; default from start, days, policy, mode, refit,
+        backtest_every (when not 1) and review_schedule.
+    review_schedule: the pipeline's policy (:func:`replenishment.policy.compute_orders`)
+        itself places periodic-review orders on each SKU's review days only
+        (:func:`review_days`); this flag also holds continuous-review orders to those
+        days (for periodic runs it adds nothing) and marks the run id "-reviewed".
+    """
+
+    start: dt.date
+    days: int = 180
+    policy: str = "periodic"
+    demand_mode: str = "lost_sales"
+    refit_every: int = 7
+    backtest_days: int = 28
+    backtest_every: int = 1
+    holiday_country: str = "US"
+    interval_width: float = 0.80
+    min_history_days: int = 56
+    service_target: str = "cycle"
+    trailing_days: int = 28
+    max_skus: int | None = None
+    seed: int = 0
+    workers: int = 1
+    run_id: str | None = None
+    review_schedule: bool = False
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError(f"days must be >= 1, got {self.days}")
+        if self.refit_every < 1:
+            raise ValueError(f"refit_every must be >= 1, got {self.refit_every}")
+        if self.policy not in ("periodic", "continuous"):
+            raise ValueError(f"policy must be 'periodic' or 'continuous', got {self.policy!r}")
+        if self.demand_mode not in DEMAND_MODES:
+            raise ValueError(f"demand_mode must be one of {DEMAND_MODES}, got {self.demand_mode!r}")
+        if self.backtest_every < 1 or math.gcd(self.backtest_every, self.refit_every) != 1:
+            # the forecast backtests a SKU when (crc32(sku_id) + date ordinal) % every == 0:
+            # with a common factor the same SKUs would be backtested at every refit
+            raise ValueError(
+                f"backtest_every ({self.backtest_every}) must be >= 1 and coprime with "
+                f"refit_every ({self.refit_every})"
+            )
+        if self.trailing_days < 2:
+            raise ValueError(f"trailing_days must be >= 2, got {self.trailing_days}")
+        if self.max_skus is not None and self.max_skus < 1:
+            raise ValueError(f"max_skus must be >= 1, got {self.max_skus}")
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the last simulated day."""
+        return self.start + dt.timedelta(days=self.days)
+
+    @property
+    def key(self) -> str:
+        """run_id of the reporting rows."""
+        return self.run_id or (
+            f"{self.start.isoformat()}+{self.days}d-{self.policy}-{self.demand_mode}"
+            f"-refit{self.refit_every}"
+            + (f"-bt{self.backtest_every}" if self.backtest_every != 1 else "")
+            + ("-reviewed" if self.review_schedule else "")
+        )
+
+    def date(self, day: int) -> dt.date:
+        return self.start + dt.timedelta(days=day)
+
+
+def refit_horizon(cfg: SimulationConfig, max_protection_days: float) -> int:
+    """Days forecast at a refit: until the next refit plus the longest protection period."""
+    return int(cfg.refit_every + math.ceil(max_protection_days) + 1)

@@ -1,0 +1,101 @@
+"""Forecaster: the pipeline's forecast stage refitted on the data known at a day.
+
+Lives here: :class:`RefitForecast`, the :data:`Forecaster` signature and
+:func:`pipeline_forecaster`. May import ``config``, ``data``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from replenishment.simulate.config import HISTORY_DAYS, SimulationConfig
+from replenishment.simulate.data import ReplayData
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- forecasts
+
+
+@dataclass(frozen=True)
+class RefitForecast:
+    """A refit's output: forecast rows (sku_id, forecast_date, yhat) and per-SKU summary
+    (sku_id, model, demand_class, sigma_daily)."""
+
+    day: int
+    forecast: pd.DataFrame
+    summary: pd.DataFrame
+
+
+#: Makes the refit of a day: (config, data, day index, horizon days) -> RefitForecast.
+Forecaster = Callable[[SimulationConfig, ReplayData, int, int], RefitForecast]
+
+
+def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> Forecaster:
+    """The pipeline's forecast stage on the data known at the refit day.
+
+    forecast_frames over the SKUs with the history ``[t - HISTORY_DAYS, t)``, then
+    calibrate (as the pipeline's forecast stage does). With ``cache_dir``, each refit
+    is stored under a key of (cache_key, config, SKUs, date) and read back when present.
+    """
+
+    def forecast(cfg: SimulationConfig, data: ReplayData, day: int, horizon: int) -> RefitForecast:
+        from replenishment.forecast import (
+            ForecastConfig,
+            ForecastResult,
+            calibrate,
+            forecast_frames,
+        )
+
+        run_date = cfg.date(day)
+        fc_cfg = ForecastConfig(
+            run_date=run_date,
+            horizon_days=horizon,
+            holiday_country=cfg.holiday_country,
+            interval_width=cfg.interval_width,
+            backtest_days=cfg.backtest_days,
+            min_history_days=cfg.min_history_days,
+            backtest_every_days=cfg.backtest_every,
+        )
+        stem = ""
+        if cache_dir is not None:
+            digest = hashlib.sha1(
+                json.dumps([cache_key, fc_cfg.to_json(), data.sku_ids]).encode()
+            ).hexdigest()[:16]
+            stem = f"{run_date.isoformat()}-{digest}"
+            if (cache_dir / f"{stem}.summary.parquet").exists():
+                result = ForecastResult.load(cache_dir, stem)
+                return _refit_from(day, result.forecast, result.summary)
+        day_ts = pd.Timestamp(run_date)
+        since = day_ts - pd.Timedelta(days=HISTORY_DAYS)
+        history = data.history[(data.history["ds"] >= since) & (data.history["ds"] < day_ts)]
+        stockouts = data.stockouts[
+            (data.stockouts["ds"] >= since) & (data.stockouts["ds"] < day_ts)
+        ]
+        horizon_end = day_ts + pd.Timedelta(days=horizon - 1)
+        promotions = data.promotions[
+            (data.promotions["end_date"] >= since) & (data.promotions["start_date"] <= horizon_end)
+        ]
+        result = forecast_frames(
+            data.sku_ids, history, stockouts, promotions, fc_cfg, workers=cfg.workers
+        )
+        result = calibrate(result, cfg.interval_width)
+        if cache_dir is not None:
+            result.save(cache_dir, stem)
+        return _refit_from(day, result.forecast, result.summary)
+
+    return forecast
+
+
+def _refit_from(day: int, forecast: pd.DataFrame, summary: pd.DataFrame) -> RefitForecast:
+    return RefitForecast(
+        day=day,
+        forecast=forecast[["sku_id", "forecast_date", "yhat"]].reset_index(drop=True),
+        summary=summary[["sku_id", "model", "demand_class", "sigma_daily"]].reset_index(drop=True),
+    )

@@ -1,0 +1,55 @@
+"""Write: the simulation's reporting tables in the warehouse.
+
+Lives here: the table names and :func:`write_results`. May import ``kpis``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from replenishment.db import bulk_insert, ddl_lock, run_script, schema_prefix
+from replenishment.simulate.kpis import SimulationResult
+
+log = logging.getLogger(__name__)
+
+SKU_TABLE = "inventory_simulation"
+SUMMARY_TABLE = "inventory_simulation_summary"
+
+# --------------------------------------------------------------------------- reporting tables
+
+
+def write_results(engine: Engine, schema: str, result: SimulationResult) -> dict[str, int]:
+    """Replace the run's rows of both reporting tables in one transaction.
+
+    Creates the schema (where the database has schemas) and the tables of
+    ``include/sql/create_simulation_tables.sql`` when missing; deletes the rows of
+    ``run_id`` and inserts the new ones.
+    """
+    run_id = result.config.key
+    written: dict[str, int] = {}
+    with engine.begin() as conn:
+        ddl_lock(conn)
+        prefix = schema_prefix(conn, schema)
+        if prefix:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        run_script(conn, "create_simulation_tables.sql", reporting=prefix)
+        for table, frame in ((SKU_TABLE, result.per_sku), (SUMMARY_TABLE, result.summary)):
+            conn.execute(
+                sa.text(f"DELETE FROM {prefix}{table} WHERE run_id = :run_id"), {"run_id": run_id}
+            )
+            written[table] = bulk_insert(conn, f"{prefix}{table}", _sql_ready(frame))
+    log.info("simulate: wrote run %s: %s", run_id, written)
+    return written
+
+
+def _sql_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].astype(object).where(np.isfinite(out[col].to_numpy()), None)
+    return out
