@@ -96,12 +96,7 @@ def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
         lead_times = query_frame(
             conn, "extract_lead_times.sql", params, parse_dates=["order_date", "received_date"]
         )
-    sku["sku_id"] = sku["sku_id"].astype(str)
-    sku["active"] = sku["active"].map(_truthy).astype(bool)
-    for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
-        sku[col] = pd.to_numeric(sku[col]).astype("int64")
-    for col in ("unit_cost", "service_level", "holding_cost_rate", "order_cost"):
-        sku[col] = pd.to_numeric(sku[col]).astype("float64")
+    sku = typed_sku_master(sku)
     demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
     on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
     on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
@@ -110,6 +105,20 @@ def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
     result = Extract(sku, demand, promotions, stockouts, on_hand, on_order, lead_times)
     log.info("extract for %s: %s", run_date, result.counts())
     return result
+
+
+def typed_sku_master(sku: pd.DataFrame) -> pd.DataFrame:
+    """The SKU master as read by ``extract_sku_master.sql``, typed: sku_id text, active
+    bool (1/true/t/yes/y), pack_size, moq and the lead and review days int64, costs,
+    rates and service level float64. Returns a copy."""
+    sku = sku.copy()
+    sku["sku_id"] = sku["sku_id"].astype(str)
+    sku["active"] = sku["active"].map(_truthy).astype(bool)
+    for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
+        sku[col] = pd.to_numeric(sku[col]).astype("int64")
+    for col in ("unit_cost", "service_level", "holding_cost_rate", "order_cost"):
+        sku[col] = pd.to_numeric(sku[col]).astype("float64")
+    return sku
 
 
 def _truthy(value: object) -> bool:

@@ -651,6 +651,9 @@ def _ceil_to_packs(units: FloatArray, pack: FloatArray) -> FloatArray:
     return np.asarray(packs * pack, dtype=np.float64)
 
 
+ceil_to_packs = _ceil_to_packs
+
+
 class _Cumulative:
     """Cumulative forecast demand ``C(t)`` from day 0 (the run date) to day t, per SKU.
 

@@ -157,7 +157,7 @@ from replenishment.simulate.kpis import (
 from replenishment.simulate.policies import (
     ForecastPolicy,
     MinMaxPolicy,
-    round_order,
+    orders_in_packs,
     trailing_stats,
 )
 from replenishment.simulate.report import Bar, evaluate_bars, format_report
@@ -194,7 +194,7 @@ __all__ = [
     "refit_horizon",
     "replay",
     "review_days",
-    "round_order",
+    "orders_in_packs",
     "run_simulation",
     "simulate",
     "sku_kpis",

@@ -24,10 +24,6 @@ POLICY_NAMES = ("pipeline", "min_max", "forecast_net")
 BASELINES = ("min_max", "forecast_net")
 DEMAND_MODES = ("lost_sales", "backorders")
 ALL_CLASSES = "all"
-#: Days of demand history read for a forecast (as the extract stage reads).
-HISTORY_DAYS = 1096
-#: Days back from the window in which received purchase orders give lead times.
-LEAD_TIME_DAYS_BACK = 730
 #: Weeks before and after a censored day whose same weekday estimates its demand.
 FILL_WEEKS = 4
 

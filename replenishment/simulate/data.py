@@ -21,10 +21,9 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from replenishment.db import query_frame
+from replenishment.extract import HISTORY_DAYS, LEAD_TIME_DAYS_BACK, typed_sku_master
 from replenishment.simulate.config import (
     FILL_WEEKS,
-    HISTORY_DAYS,
-    LEAD_TIME_DAYS_BACK,
     BoolArray,
     FloatArray,
     IntArray,
@@ -161,7 +160,7 @@ def _read_window(engine: Engine, cfg: SimulationConfig, after: int) -> dict[str,
     history = {"history_start": history_start, "run_date": read_end}
     frames: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
-        sku = _typed_master(query_frame(conn, "extract_sku_master.sql"))
+        sku = typed_sku_master(query_frame(conn, "extract_sku_master.sql"))
         protection = float((sku["lead_time_days"] + sku["review_period_days"]).max())
         horizon_end = cfg.end + dt.timedelta(days=refit_horizon(cfg, protection))
         frames["sku"] = sku
@@ -230,20 +229,6 @@ def _choose_skus(
 
 def _iso(value: Any) -> str:
     return "no snapshot" if pd.isna(value) else pd.Timestamp(value).date().isoformat()
-
-
-def _typed_master(sku: pd.DataFrame) -> pd.DataFrame:
-    sku = sku.copy()
-    sku["active"] = sku["active"].map(
-        lambda v: (
-            v.strip().lower() in ("1", "true", "t", "yes", "y") if isinstance(v, str) else bool(v)
-        )
-    )
-    for col in ("pack_size", "moq", "lead_time_days", "review_period_days"):
-        sku[col] = pd.to_numeric(sku[col]).astype("int64")
-    for col in ("unit_cost", "service_level", "holding_cost_rate", "order_cost"):
-        sku[col] = pd.to_numeric(sku[col]).astype("float64")
-    return sku
 
 
 def _day_matrix(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from replenishment.simulate.config import HISTORY_DAYS, SimulationConfig
+from replenishment.extract import HISTORY_DAYS
+from replenishment.simulate.config import SimulationConfig
 from replenishment.simulate.data import ReplayData
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from replenishment.policy import review_days
+from replenishment.extract import LEAD_TIME_DAYS_BACK
+from replenishment.policy import ceil_to_packs, review_days
 from replenishment.simulate.config import (
-    LEAD_TIME_DAYS_BACK,
     FloatArray,
     SimulationConfig,
 )
@@ -27,16 +27,18 @@ from replenishment.simulate.forecaster import RefitForecast
 
 log = logging.getLogger(__name__)
 
-_PACK_EPS = 1e-9
 
 # --------------------------------------------------------------------------- policies
 
 
-def round_order(need: FloatArray, pack: FloatArray, moq: FloatArray) -> FloatArray:
-    """``compute_orders``' rounding: up to whole packs, raised to the MOQ, whole packs again."""
-    packed = np.maximum(np.ceil(need / pack - _PACK_EPS), 0.0) * pack
-    raised = np.ceil(np.maximum(packed, moq) / pack - _PACK_EPS) * pack
-    return np.asarray(np.where(packed > 0, raised, 0.0), dtype=np.float64)
+def orders_in_packs(need: FloatArray, pack: FloatArray, moq: FloatArray) -> FloatArray:
+    """``compute_orders``' rounding of a need (units): up to whole packs with policy's
+    :func:`~replenishment.policy.ceil_to_packs`, raised to the MOQ, whole packs again; 0
+    stays 0."""
+    packed = ceil_to_packs(need, pack)
+    return np.asarray(
+        np.where(packed > 0, ceil_to_packs(np.maximum(packed, moq), pack), 0.0), dtype=np.float64
+    )
 
 
 def trailing_stats(recorded: FloatArray, end: int, window: int) -> tuple[FloatArray, FloatArray]:
@@ -85,7 +87,7 @@ class MinMaxPolicy:
         low, high = self.levels(state.day)
         position = state.on_hand + state.on_order - state.backorders
         need = np.where(position < low, high - position, 0.0)
-        return round_order(need, self.pack, self.moq)
+        return orders_in_packs(need, self.pack, self.moq)
 
 
 class ForecastPolicy:

@@ -25,8 +25,8 @@ from replenishment.simulate import (
     draw_lead_times,
     evaluate_bars,
     main,
+    orders_in_packs,
     replay,
-    round_order,
     simulate,
     sku_kpis,
     trailing_stats,
@@ -320,11 +320,11 @@ def test_lead_time_draws_are_seeded_real_and_per_sku() -> None:
     assert not np.array_equal(draw_lead_times(["A"], pools, [5], 50, seed=2)[0], first[0])
 
 
-def test_round_order_matches_compute_orders_rounding() -> None:
+def test_orders_in_packs_matches_compute_orders_rounding() -> None:
     need = np.array([0.0, 0.5, 13.0, 13.0, 12.0])
     pack = np.array([6.0, 6.0, 6.0, 6.0, 1.0])
     moq = np.array([0.0, 0.0, 0.0, 40.0, 20.0])
-    assert round_order(need, pack, moq).tolist() == [0, 6, 18, 42, 20]
+    assert orders_in_packs(need, pack, moq).tolist() == [0, 6, 18, 42, 20]
 
 
 def test_trailing_stats_skip_censored_days_and_fall_back() -> None:
