@@ -58,11 +58,12 @@ def replenishment_simulation() -> None:
         s = settings(context)
         params = context["params"]
         days = int(params["days"])
-        cfg = SimulationConfig(
+        # policy, service target, holiday country, ...: environment, then params
+        cfg = SimulationConfig.from_settings(
+            s,
             start=run_date(context) - dt.timedelta(days=days),
             days=days,
             refit_every=int(params["refit_every"]),
-            policy=str(params["policy"]),
             demand_mode=str(params["demand_mode"]),
             workers=s.worker_count(),
         )

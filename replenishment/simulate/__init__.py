@@ -145,7 +145,12 @@ from replenishment.simulate.data import (
     uncensored_demand,
 )
 from replenishment.simulate.engine import DayState, Policy, Trace, replay
-from replenishment.simulate.forecaster import Forecaster, RefitForecast, pipeline_forecaster
+from replenishment.simulate.forecaster import (
+    Forecaster,
+    RefitForecast,
+    forecast_config,
+    pipeline_forecaster,
+)
 from replenishment.simulate.kpis import (
     SKU_COLUMNS,
     SUMMARY_COLUMNS,
@@ -187,6 +192,7 @@ __all__ = [
     "cycle_counts",
     "draw_lead_times",
     "evaluate_bars",
+    "forecast_config",
     "format_report",
     "load_replay_data",
     "main",

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from replenishment.config import Settings
 from replenishment.simulate.config import DEMAND_MODES, SimulationConfig
 from replenishment.simulate.report import format_report
 from replenishment.simulate.run import run_simulation
@@ -22,21 +23,26 @@ log = logging.getLogger(__name__)
 
 def parser() -> argparse.ArgumentParser:
     """The options of ``replenishment simulate``."""
-    from replenishment.config import DEFAULT_WAREHOUSE_URL
-
     defaults = SimulationConfig(start=dt.date(2026, 1, 1))
     parser = argparse.ArgumentParser(
         prog="replenishment simulate",
         description="Replay the pipeline's policy and two baselines day by day over a "
         "historical window and compare service, stock and cost.",
     )
-    parser.add_argument("--url", default=DEFAULT_WAREHOUSE_URL, help="SQLAlchemy URL")
+    parser.add_argument(
+        "--url", default=None, help="SQLAlchemy URL (default: REPLENISHMENT_WAREHOUSE_URL)"
+    )
     parser.add_argument(
         "--start", required=True, type=dt.date.fromisoformat, help="first simulated day"
     )
     parser.add_argument("--days", type=int, default=defaults.days, help="simulated days")
     parser.add_argument("--skus", type=int, default=None, help="only the first N SKUs")
-    parser.add_argument("--policy", choices=("periodic", "continuous"), default=defaults.policy)
+    parser.add_argument(
+        "--policy",
+        choices=("periodic", "continuous"),
+        default=None,
+        help="the pipeline's policy (default: REPLENISHMENT_POLICY, else periodic)",
+    )
     parser.add_argument("--demand-mode", choices=DEMAND_MODES, default=defaults.demand_mode)
     parser.add_argument(
         "--refit-every",
@@ -50,8 +56,15 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.backtest_every,
         help="backtest each SKU on one refit in this many (1 = every refit)",
     )
-    parser.add_argument("--holiday-country", default=defaults.holiday_country)
-    parser.add_argument("--service-target", choices=("cycle", "fill_rate"), default="cycle")
+    parser.add_argument(
+        "--holiday-country", default=None, help="default: REPLENISHMENT_HOLIDAY_COUNTRY, else US"
+    )
+    parser.add_argument(
+        "--service-target",
+        choices=("cycle", "fill_rate"),
+        default=None,
+        help="default: REPLENISHMENT_SERVICE_TARGET, else cycle",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="lead-time draws")
     parser.add_argument("--workers", type=int, default=0, help="forecast processes (0 = cores)")
     parser.add_argument(
@@ -68,7 +81,9 @@ def parser() -> argparse.ArgumentParser:
         "review_period_days) instead of every day",
     )
     parser.add_argument("--run-id", default=None, help="key of the reporting rows")
-    parser.add_argument("--reporting-schema", default="reporting")
+    parser.add_argument(
+        "--reporting-schema", default=None, help="default: REPLENISHMENT_REPORTING_SCHEMA"
+    )
     parser.add_argument(
         "--write", action="store_true", help="write the results to the reporting tables"
     )
@@ -88,15 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("cmdstanpy", "prophet"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        cfg = SimulationConfig(
+        settings = Settings.load(
+            {
+                "policy": args.policy,
+                "holiday_country": args.holiday_country,
+                "service_target": args.service_target,
+                "warehouse_url": args.url,
+                "reporting_schema": args.reporting_schema,
+            }
+        )
+        cfg = SimulationConfig.from_settings(
+            settings,
             start=args.start,
             days=args.days,
-            policy=args.policy,
             demand_mode=args.demand_mode,
             refit_every=args.refit_every,
             backtest_every=args.backtest_every,
-            holiday_country=args.holiday_country,
-            service_target=args.service_target,
             max_skus=args.skus,
             seed=args.seed,
             workers=args.workers or max(1, os.cpu_count() or 1),
@@ -107,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         options.error(str(exc))
     try:
         result, written = run_simulation(
-            args.url,
+            settings.warehouse_url,
             cfg,
-            args.reporting_schema,
+            settings.reporting_schema,
             write=args.write,
             forecast_cache=args.forecast_cache,
         )

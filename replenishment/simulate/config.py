@@ -1,7 +1,7 @@
 """Configuration of a replay: what to simulate, the names every module shares.
 
 Lives here: :class:`SimulationConfig`, the policy and demand-mode names, the array
-aliases, :func:`refit_horizon`. Imports nothing from the other simulate modules.
+aliases, :func:`refit_horizon`. Imports ``replenishment.config`` only.
 """
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from replenishment.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,14 @@ FILL_WEEKS = 4
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What to replay.
+    """What to replay: the shared run settings plus the simulator's own fields.
 
+    settings: :class:`replenishment.config.Settings`, the one source of every setting a
+        simulation shares with the daily run (``policy`` periodic (R, S) or continuous
+        (s, Q), ``service_target``, ``holiday_country``, ``interval_width``,
+        ``min_history_days``, ``backtest_days``); build with :meth:`from_settings` so the
+        environment and the DAG params reach it.
     start: first simulated day. days: simulated days, start .. start + days - 1.
-    policy: ``periodic`` (R, S) or ``continuous`` (s, Q), given to compute_orders.
     demand_mode: ``lost_sales`` (unserved demand is lost) or ``backorders`` (owed).
     refit_every: days between two forecast refits (the forecast is rolled forward between).
     backtest_every: ForecastConfig.backtest_every_days of each refit (1 = every SKU).
@@ -43,24 +50,20 @@ class SimulationConfig:
     trailing_days: window of the baselines' mean and standard deviation, days.
     seed: seed of the lead-time draws. workers: forecast processes (0 = one per core).
     run_id: key of the reporting rows; default from start, days, policy, mode, refit,
-        backtest_every (when not 1) and review_schedule.
+        backtest_every (when not 1), review_schedule and the scenarios.
     review_schedule: the pipeline's policy (:func:`replenishment.policy.compute_orders`)
         itself places periodic-review orders on each SKU's review days only
-        (:func:`review_days`); this flag also holds continuous-review orders to those
-        days (for periodic runs it adds nothing) and marks the run id "-reviewed".
+        (:func:`~replenishment.policy.review_days`); this flag also holds continuous-review
+        orders to those days (for periodic runs it adds nothing) and marks the run id
+        "-reviewed".
     """
 
     start: dt.date
+    settings: Settings = field(default_factory=Settings)
     days: int = 180
-    policy: str = "periodic"
     demand_mode: str = "lost_sales"
     refit_every: int = 7
-    backtest_days: int = 28
     backtest_every: int = 1
-    holiday_country: str = "US"
-    interval_width: float = 0.80
-    min_history_days: int = 56
-    service_target: str = "cycle"
     trailing_days: int = 28
     max_skus: int | None = None
     seed: int = 0
@@ -73,8 +76,6 @@ class SimulationConfig:
             raise ValueError(f"days must be >= 1, got {self.days}")
         if self.refit_every < 1:
             raise ValueError(f"refit_every must be >= 1, got {self.refit_every}")
-        if self.policy not in ("periodic", "continuous"):
-            raise ValueError(f"policy must be 'periodic' or 'continuous', got {self.policy!r}")
         if self.demand_mode not in DEMAND_MODES:
             raise ValueError(f"demand_mode must be one of {DEMAND_MODES}, got {self.demand_mode!r}")
         if self.backtest_every < 1 or math.gcd(self.backtest_every, self.refit_every) != 1:
@@ -89,6 +90,19 @@ class SimulationConfig:
         if self.max_skus is not None and self.max_skus < 1:
             raise ValueError(f"max_skus must be >= 1, got {self.max_skus}")
 
+    @classmethod
+    def from_settings(cls, settings: Settings, start: dt.date, **own: Any) -> SimulationConfig:
+        """The config of a replay from ``settings`` (environment, then DAG params or
+        command-line options: :meth:`Settings.load`) and only the simulator's own fields.
+
+        A shared setting passed in ``own`` is refused: it would shadow ``settings`` and
+        replay a different policy than the daily run.
+        """
+        shared = sorted(set(own) & {f.name for f in fields(Settings)})
+        if shared:
+            raise TypeError(f"{shared} are run settings: pass them in settings, not as fields")
+        return cls(start=start, settings=settings, **own)
+
     @property
     def end(self) -> dt.date:
         """The day after the last simulated day."""
@@ -98,7 +112,7 @@ class SimulationConfig:
     def key(self) -> str:
         """run_id of the reporting rows."""
         return self.run_id or (
-            f"{self.start.isoformat()}+{self.days}d-{self.policy}-{self.demand_mode}"
+            f"{self.start.isoformat()}+{self.days}d-{self.settings.policy}-{self.demand_mode}"
             f"-refit{self.refit_every}"
             + (f"-bt{self.backtest_every}" if self.backtest_every != 1 else "")
             + ("-reviewed" if self.review_schedule else "")

@@ -12,12 +12,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from replenishment.extract import HISTORY_DAYS
 from replenishment.simulate.config import SimulationConfig
 from replenishment.simulate.data import ReplayData
+
+if TYPE_CHECKING:
+    from replenishment.forecast import ForecastConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,24 @@ class RefitForecast:
 Forecaster = Callable[[SimulationConfig, ReplayData, int, int], RefitForecast]
 
 
+def forecast_config(cfg: SimulationConfig, day: int, horizon: int) -> ForecastConfig:
+    """The forecast stage's config of the refit on ``day``: the run's shared settings
+    (holiday country, interval width, backtest and minimum history days) with the refit's
+    date, ``horizon`` days and ``cfg.backtest_every``."""
+    from replenishment.forecast import ForecastConfig
+
+    s = cfg.settings
+    return ForecastConfig(
+        run_date=cfg.date(day),
+        horizon_days=horizon,
+        holiday_country=s.holiday_country,
+        interval_width=s.interval_width,
+        backtest_days=s.backtest_days,
+        min_history_days=s.min_history_days,
+        backtest_every_days=cfg.backtest_every,
+    )
+
+
 def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> Forecaster:
     """The pipeline's forecast stage on the data known at the refit day.
 
@@ -47,23 +69,10 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
     """
 
     def forecast(cfg: SimulationConfig, data: ReplayData, day: int, horizon: int) -> RefitForecast:
-        from replenishment.forecast import (
-            ForecastConfig,
-            ForecastResult,
-            calibrate,
-            forecast_frames,
-        )
+        from replenishment.forecast import ForecastResult, calibrate, forecast_frames
 
         run_date = cfg.date(day)
-        fc_cfg = ForecastConfig(
-            run_date=run_date,
-            horizon_days=horizon,
-            holiday_country=cfg.holiday_country,
-            interval_width=cfg.interval_width,
-            backtest_days=cfg.backtest_days,
-            min_history_days=cfg.min_history_days,
-            backtest_every_days=cfg.backtest_every,
-        )
+        fc_cfg = forecast_config(cfg, day, horizon)
         stem = ""
         if cache_dir is not None:
             digest = hashlib.sha1(
@@ -86,7 +95,7 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
         result = forecast_frames(
             data.sku_ids, history, stockouts, promotions, fc_cfg, workers=cfg.workers
         )
-        result = calibrate(result, cfg.interval_width)
+        result = calibrate(result, cfg.settings.interval_width)
         if cache_dir is not None:
             result.save(cache_dir, stem)
         return _refit_from(day, result.forecast, result.summary)

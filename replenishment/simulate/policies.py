@@ -149,7 +149,7 @@ class ForecastPolicy:
         else:
             params["sigma_daily"] = summary["sigma_daily"].fillna(0.0).to_numpy(dtype=float)
             params["lead_time_std_days"] = self._lead_time_std(run_date)
-            policy, target = self.cfg.policy, self.cfg.service_target
+            policy, target = self.cfg.settings.policy, self.cfg.settings.service_target
         position = pd.DataFrame(
             {
                 "sku_id": self.ids,

@@ -98,7 +98,7 @@ def format_report(result: SimulationResult) -> str:
     skus = int(s.loc[(s["demand_class"] == ALL_CLASSES), "skus"].iloc[0]) if len(s) else 0
     head = (
         f"replay {cfg.start} .. {cfg.end - dt.timedelta(days=1)} ({cfg.days} days), {skus} SKUs, "
-        f"policy {cfg.policy}, {cfg.demand_mode}, refit every {cfg.refit_every} days "
+        f"policy {cfg.settings.policy}, {cfg.demand_mode}, refit every {cfg.refit_every} days "
         f"(forecasts {result.forecast_seconds:.0f}s, replay {result.replay_seconds:.0f}s); "
         f"run_id {cfg.key}"
     )

@@ -98,7 +98,7 @@ def simulate(
         "start_date": cfg.start,
         "end_date": cfg.end - dt.timedelta(days=1),
         "days": cfg.days,
-        "pipeline_policy": cfg.policy,
+        "pipeline_policy": cfg.settings.policy,
         "demand_mode": cfg.demand_mode,
         "refit_every_days": cfg.refit_every,
     }

@@ -546,3 +546,47 @@ def test_review_schedule_orders_only_on_review_days() -> None:
         # the policy itself orders periodic SKUs on their review days only
         expected = list(np.array([review_days(["S0"], [7], d)[0] for d in days]))
         assert placed == expected
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_config_takes_the_shared_settings_from_the_environment_and_params() -> None:
+    """The simulation DAG's config: REPLENISHMENT_* settings reach the replay (issue 13)."""
+    from replenishment.config import Settings
+    from replenishment.simulate import ForecastPolicy, forecast_config
+
+    env = {
+        "REPLENISHMENT_SERVICE_TARGET": "fill_rate",
+        "REPLENISHMENT_HOLIDAY_COUNTRY": "DE",
+        "REPLENISHMENT_INTERVAL_WIDTH": "0.9",
+        "REPLENISHMENT_MIN_HISTORY_DAYS": "90",
+        "REPLENISHMENT_POLICY": "continuous",
+    }
+    # the DAG's params pass through Settings.load; its own ones (days...) are ignored there
+    params = {"days": 30, "refit_every": 7, "policy": "periodic", "demand_mode": "lost_sales"}
+    settings = Settings.load(params, env=env)
+    cfg = SimulationConfig.from_settings(settings, start=START, days=30, refit_every=7)
+    fc = forecast_config(cfg, day=7, horizon=20)
+    assert (fc.holiday_country, fc.interval_width, fc.min_history_days) == ("DE", 0.9, 90)
+    assert fc.run_date == START + dt.timedelta(days=7) and fc.horizon_days == 20
+    assert cfg.settings.service_target == "fill_rate"
+    assert cfg.settings.policy == "periodic"  # the DAG param overrides the environment
+    assert cfg.key.startswith("2026-03-02+30d-periodic-")
+
+    # the pipeline policy sizes its safety stock for that service target
+    data = _data(np.zeros((1, 30)), pack_size=1)
+    seen: list[str] = []
+
+    def spy(*args: object, **kwargs: object) -> pd.DataFrame:
+        seen.append(str(kwargs["service_target"]))
+        return compute_orders(*args, **kwargs)  # type: ignore[arg-type]
+
+    policy = ForecastPolicy(data, cfg, [_flat_refit(0, ["S0"], 5.0, 1.0)], baseline=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("replenishment.policy.compute_orders", spy)
+        policy(DayState(0, np.zeros(1), np.zeros(1), np.zeros(1)))
+    assert seen == ["fill_rate"]
+
+    with pytest.raises(TypeError, match="service_target"):
+        SimulationConfig.from_settings(settings, start=START, service_target="cycle")
