@@ -165,14 +165,13 @@ from replenishment.simulate.policies import (
     orders_in_packs,
     trailing_stats,
 )
-from replenishment.simulate.report import Bar, evaluate_bars, format_report
+from replenishment.simulate.report import format_report
 from replenishment.simulate.run import run_simulation, simulate
 from replenishment.simulate.write import SKU_TABLE, SUMMARY_TABLE, write_results
 
 __all__ = [
     "ALL_CLASSES",
     "BASELINES",
-    "Bar",
     "DEMAND_MODES",
     "DayState",
     "ForecastPolicy",
@@ -191,7 +190,6 @@ __all__ = [
     "Trace",
     "cycle_counts",
     "draw_lead_times",
-    "evaluate_bars",
     "forecast_config",
     "format_report",
     "load_replay_data",

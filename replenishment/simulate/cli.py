@@ -87,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--write", action="store_true", help="write the results to the reporting tables"
     )
+    parser.add_argument(
+        "--summary-csv",
+        type=Path,
+        default=None,
+        help="also save the summary table (inventory_simulation_summary rows) as CSV, "
+        "e.g. for scripts/simulation_bars.py",
+    )
     return parser
 
 
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     print(format_report(result))
+    if args.summary_csv is not None:
+        result.summary.to_csv(args.summary_csv, index=False)
     if written:
         print(
             f"written: {written[SKU_TABLE]} rows to {SKU_TABLE}, "

@@ -23,7 +23,6 @@ from replenishment.simulate import (
     SimulationConfig,
     cycle_counts,
     draw_lead_times,
-    evaluate_bars,
     main,
     orders_in_packs,
     replay,
@@ -235,7 +234,7 @@ def test_cycle_counts() -> None:
     assert stockouts.tolist() == [2, 0, 0]
 
 
-def test_summary_and_bars() -> None:
+def test_summary() -> None:
     per_sku = pd.DataFrame(
         {
             "policy": [
@@ -274,11 +273,7 @@ def test_summary_and_bars() -> None:
     assert total.loc["pipeline", "skus_with_cycles"] == 1
     assert total.loc["pipeline", "service_level_gap"] == pytest.approx(0.01)
     assert total.loc["pipeline", "inventory_turns"] == pytest.approx((99 * 2 + 10 * 2) * 36.5 / 30)
-    bars = evaluate_bars(summary)
-    assert [b.met for b in bars] == [True, True, True]
-    assert "forecast_net" in bars[2].name  # higher fill rate than min_max
-    # stock-out days 2 vs 6 (-67 %)
-    assert "-67%" in bars[2].value
+    # the bars moved to scripts/simulation_bars.py (tests/unit/test_simulation_bars.py)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -503,7 +498,7 @@ def test_replay_on_a_tiny_demo_warehouse(
     argv += ["--workers", "1", "--forecast-cache", str(tmp_path / "cache"), "--write"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "bars:" in out and "min_max" in out and "forecast_net" in out
+    assert "bars:" not in out and "min_max" in out and "forecast_net" in out
     with engine.connect() as conn:
         per_sku = pd.read_sql_query(sa.text("SELECT * FROM inventory_simulation"), conn)
         summary = pd.read_sql_query(sa.text("SELECT * FROM inventory_simulation_summary"), conn)
