@@ -136,6 +136,7 @@ from replenishment.simulate.config import (
     DEMAND_MODES,
     POLICY_NAMES,
     SimulationConfig,
+    parse_demand_shock,
     refit_horizon,
 )
 from replenishment.simulate.data import (
@@ -143,8 +144,17 @@ from replenishment.simulate.data import (
     draw_lead_times,
     load_replay_data,
     uncensored_demand,
+    with_scenarios,
 )
-from replenishment.simulate.engine import DayState, Policy, Trace, replay
+from replenishment.simulate.engine import (
+    PO_COLUMNS,
+    DayState,
+    OrderBook,
+    Policy,
+    Trace,
+    replay,
+    review_calendar,
+)
 from replenishment.simulate.forecaster import (
     Forecaster,
     RefitForecast,
@@ -161,7 +171,8 @@ from replenishment.simulate.kpis import (
 )
 from replenishment.simulate.policies import (
     ForecastPolicy,
-    MinMaxPolicy,
+    SpreadsheetPolicy,
+    lead_time_inputs,
     orders_in_packs,
     trailing_stats,
 )
@@ -176,8 +187,9 @@ __all__ = [
     "DayState",
     "ForecastPolicy",
     "Forecaster",
-    "MinMaxPolicy",
+    "OrderBook",
     "POLICY_NAMES",
+    "PO_COLUMNS",
     "Policy",
     "RefitForecast",
     "ReplayData",
@@ -187,23 +199,28 @@ __all__ = [
     "SUMMARY_TABLE",
     "SimulationConfig",
     "SimulationResult",
+    "SpreadsheetPolicy",
     "Trace",
     "cycle_counts",
     "draw_lead_times",
     "forecast_config",
     "format_report",
+    "lead_time_inputs",
     "load_replay_data",
     "main",
+    "orders_in_packs",
+    "parse_demand_shock",
     "pipeline_forecaster",
     "refit_horizon",
     "replay",
+    "review_calendar",
     "review_days",
-    "orders_in_packs",
     "run_simulation",
     "simulate",
     "sku_kpis",
     "summarise",
     "trailing_stats",
     "uncensored_demand",
+    "with_scenarios",
     "write_results",
 ]

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from replenishment.config import Settings
-from replenishment.simulate.config import DEMAND_MODES, SimulationConfig
+from replenishment.simulate.config import DEMAND_MODES, SimulationConfig, parse_demand_shock
 from replenishment.simulate.report import format_report
 from replenishment.simulate.run import run_simulation
 from replenishment.simulate.write import SKU_TABLE, SUMMARY_TABLE
@@ -80,6 +80,20 @@ def parser() -> argparse.ArgumentParser:
         help="place the pipeline's orders only on each SKU's review days (every "
         "review_period_days) instead of every day",
     )
+    parser.add_argument(
+        "--supplier-delay-days",
+        type=int,
+        default=0,
+        help="scenario: suppliers deliver N days later than the receipts the lead times "
+        "are drawn from (planned lead times unchanged)",
+    )
+    parser.add_argument(
+        "--demand-shock",
+        type=parse_demand_shock,
+        default=None,
+        metavar="FACTOR@DAY",
+        help="scenario: demand multiplied by FACTOR from simulated day DAY on (e.g. 1.5@60)",
+    )
     parser.add_argument("--run-id", default=None, help="key of the reporting rows")
     parser.add_argument(
         "--reporting-schema", default=None, help="default: REPLENISHMENT_REPORTING_SCHEMA"
@@ -119,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reporting_schema": args.reporting_schema,
             }
         )
+        shock = args.demand_shock or (1.0, 0)
         cfg = SimulationConfig.from_settings(
             settings,
             start=args.start,
@@ -131,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers or max(1, os.cpu_count() or 1),
             run_id=args.run_id,
             review_schedule=args.review_schedule,
+            supplier_delay_days=args.supplier_delay_days,
+            demand_shock_factor=shock[0],
+            demand_shock_day=shock[1],
         )
     except ValueError as exc:
         options.error(str(exc))

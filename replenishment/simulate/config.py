@@ -23,8 +23,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-POLICY_NAMES = ("pipeline", "min_max", "forecast_net")
-BASELINES = ("min_max", "forecast_net")
+POLICY_NAMES = ("pipeline", "spreadsheet", "forecast_net")
+BASELINES = ("spreadsheet", "forecast_net")
 DEMAND_MODES = ("lost_sales", "backorders")
 ALL_CLASSES = "all"
 #: Weeks before and after a censored day whose same weekday estimates its demand.
@@ -56,6 +56,13 @@ class SimulationConfig:
         (:func:`~replenishment.policy.review_days`); this flag also holds continuous-review
         orders to those days (for periodic runs it adds nothing) and marks the run id
         "-reviewed".
+    supplier_delay_days: scenario "suppliers late": every order of the replay arrives
+        this many days later than the receipt it is drawn from (the master data's planned
+        lead time is unchanged); run id "-late<N>".
+    demand_shock_factor, demand_shock_day: scenario "demand shock": the demand of
+        simulated days >= demand_shock_day is multiplied by the factor, in the demand
+        served and in the history the forecasts and baselines read; run id
+        "-shock<F>@<day>".
     """
 
     start: dt.date
@@ -64,12 +71,15 @@ class SimulationConfig:
     demand_mode: str = "lost_sales"
     refit_every: int = 7
     backtest_every: int = 1
-    trailing_days: int = 28
+    trailing_days: int = 56
     max_skus: int | None = None
     seed: int = 0
     workers: int = 1
     run_id: str | None = None
     review_schedule: bool = False
+    supplier_delay_days: int = 0
+    demand_shock_factor: float = 1.0
+    demand_shock_day: int = 0
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -89,6 +99,15 @@ class SimulationConfig:
             raise ValueError(f"trailing_days must be >= 2, got {self.trailing_days}")
         if self.max_skus is not None and self.max_skus < 1:
             raise ValueError(f"max_skus must be >= 1, got {self.max_skus}")
+        if self.supplier_delay_days < 0:
+            raise ValueError(f"supplier_delay_days must be >= 0, got {self.supplier_delay_days}")
+        if not (math.isfinite(self.demand_shock_factor) and self.demand_shock_factor >= 0):
+            raise ValueError(f"demand_shock_factor must be >= 0, got {self.demand_shock_factor}")
+        if not 0 <= self.demand_shock_day < self.days:
+            raise ValueError(
+                f"demand_shock_day must be a simulated day (0 .. {self.days - 1}), "
+                f"got {self.demand_shock_day}"
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings, start: dt.date, **own: Any) -> SimulationConfig:
@@ -116,7 +135,18 @@ class SimulationConfig:
             f"-refit{self.refit_every}"
             + (f"-bt{self.backtest_every}" if self.backtest_every != 1 else "")
             + ("-reviewed" if self.review_schedule else "")
+            + (f"-late{self.supplier_delay_days}" if self.supplier_delay_days else "")
+            + (
+                f"-shock{self.demand_shock_factor:g}@{self.demand_shock_day}"
+                if self.shocked
+                else ""
+            )
         )
+
+    @property
+    def shocked(self) -> bool:
+        """True when the demand-shock scenario changes the demand."""
+        return self.demand_shock_factor != 1.0
 
     def date(self, day: int) -> dt.date:
         return self.start + dt.timedelta(days=day)
@@ -125,3 +155,18 @@ class SimulationConfig:
 def refit_horizon(cfg: SimulationConfig, max_protection_days: float) -> int:
     """Days forecast at a refit: until the next refit plus the longest protection period."""
     return int(cfg.refit_every + math.ceil(max_protection_days) + 1)
+
+
+def parse_demand_shock(text: str) -> tuple[float, int]:
+    """``FACTOR@DAY`` (e.g. ``1.5@60``) as (factor, simulated day).
+
+    >>> parse_demand_shock("1.5@60")
+    (1.5, 60)
+    """
+    factor, sep, day = text.partition("@")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return float(factor), int(day)
+    except ValueError:
+        raise ValueError(f"demand shock must be FACTOR@DAY (e.g. 1.5@60), got {text!r}") from None

@@ -2,7 +2,8 @@
 
 Lives here: :class:`ReplayData`, :func:`load_replay_data`, the demand to serve on
 censored days (:func:`uncensored_demand`) and the lead-time draws
-(:func:`draw_lead_times`). May import ``config``.
+(:func:`draw_lead_times`), the scenarios (:func:`with_scenarios`). May import ``config``,
+``engine``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from replenishment.simulate.config import (
     SimulationConfig,
     refit_horizon,
 )
+from replenishment.simulate.engine import no_purchase_orders
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class ReplayData:
     stockouts: sku_id, ds: stock-out days (for the forecasts, sliced the same way).
     promotions: promo_id, sku_id, start_date, end_date, discount_pct.
     received: sku_id, order_date, received_date of received purchase orders.
+    purchase_orders: the real purchase orders placed before the start (the contract's
+        columns, received dates as they are today): the order book the policies read.
     """
 
     sku: pd.DataFrame
@@ -69,6 +73,7 @@ class ReplayData:
     stockouts: pd.DataFrame
     promotions: pd.DataFrame
     received: pd.DataFrame
+    purchase_orders: pd.DataFrame = field(default_factory=no_purchase_orders)
 
     @property
     def sku_ids(self) -> list[str]:
@@ -134,6 +139,7 @@ def load_replay_data(engine: Engine, cfg: SimulationConfig) -> ReplayData:
         stockouts=mine(frames["stockouts"]),
         promotions=mine(frames["promotions"]),
         received=mine(received),
+        purchase_orders=mine(frames["purchase_orders"]),
     )
     log.info(
         "simulate: read %d SKUs, %d demand rows, %d stock-out days, %d received POs in %.1fs; "
@@ -146,6 +152,31 @@ def load_replay_data(engine: Engine, cfg: SimulationConfig) -> ReplayData:
         float(data.demand.sum()),
         int(censored[:, window].sum()),
     )
+    return data
+
+
+def with_scenarios(data: ReplayData, cfg: SimulationConfig) -> ReplayData:
+    """``data`` under the scenarios of ``cfg`` (unchanged without any).
+
+    Suppliers late: every lead time of the replay (drawn from the SKU's receipts, or
+    its planned lead time) plus ``supplier_delay_days``; the purchase orders placed
+    before the window and their receipts stay as they were, so a policy learns the
+    lateness only from the receipts of its own orders. Demand shock: from simulated day
+    ``demand_shock_day`` on, the demand served, the recorded demand the baselines read
+    and the history the forecasts read are multiplied by ``demand_shock_factor``.
+    """
+    if cfg.supplier_delay_days:
+        data = replace(data, lead_times=data.lead_times + cfg.supplier_delay_days)
+    if cfg.shocked:
+        factor, day = cfg.demand_shock_factor, cfg.demand_shock_day
+        demand = data.demand.copy()
+        demand[:, day:] *= factor
+        recorded = data.recorded.copy()
+        recorded[:, data.pad + day :] *= factor
+        history = data.history.copy()
+        later = history["ds"] >= pd.Timestamp(cfg.date(day))
+        history.loc[later, "y"] = history.loc[later, "y"] * factor
+        data = replace(data, demand=demand, recorded=recorded, history=history)
     return data
 
 
@@ -188,6 +219,12 @@ def _read_window(engine: Engine, cfg: SimulationConfig, after: int) -> dict[str,
             "extract_lead_times.sql",
             {"lead_time_start": lead_start, "run_date": read_end},
             parse_dates=["order_date", "received_date"],
+        )
+        frames["purchase_orders"] = query_frame(
+            conn,
+            "extract_purchase_orders.sql",
+            {"lead_time_start": lead_start, "run_date": cfg.start},
+            parse_dates=["order_date", "expected_date", "received_date"],
         )
     for frame in frames.values():
         frame["sku_id"] = frame["sku_id"].astype(str)

@@ -76,7 +76,7 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
         stem = ""
         if cache_dir is not None:
             digest = hashlib.sha1(
-                json.dumps([cache_key, fc_cfg.to_json(), data.sku_ids]).encode()
+                json.dumps([cache_key, fc_cfg.to_json(), data.sku_ids, *_shock(cfg)]).encode()
             ).hexdigest()[:16]
             stem = f"{run_date.isoformat()}-{digest}"
             if (cache_dir / f"{stem}.summary.parquet").exists():
@@ -101,6 +101,11 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
         return _refit_from(day, result.forecast, result.summary)
 
     return forecast
+
+
+def _shock(cfg: SimulationConfig) -> list[float]:
+    """The demand shock in the cache key (nothing without one: older keys stay valid)."""
+    return [cfg.demand_shock_factor, cfg.demand_shock_day] if cfg.shocked else []
 
 
 def _refit_from(day: int, forecast: pd.DataFrame, summary: pd.DataFrame) -> RefitForecast:

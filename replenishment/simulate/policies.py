@@ -12,11 +12,12 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.special import ndtri
 
 from replenishment.extract import LEAD_TIME_DAYS_BACK
-from replenishment.policy import ceil_to_packs, review_days
+from replenishment.policy import ceil_to_packs, lead_time_stats, review_days
 from replenishment.simulate.config import (
     FloatArray,
     SimulationConfig,
@@ -64,34 +65,110 @@ def trailing_stats(recorded: FloatArray, end: int, window: int) -> tuple[FloatAr
     return mean, std
 
 
-class MinMaxPolicy:
-    """Baseline 1: min-max on the trailing 4-week mean, reviewed daily (module docstring)."""
+def lead_time_inputs(
+    sku: pd.DataFrame, purchase_orders: pd.DataFrame, run_date: dt.date
+) -> pd.DataFrame:
+    """Lead times the policies use on ``run_date``, from the purchase orders known then.
 
-    def __init__(self, data: ReplayData, trailing_days: int) -> None:
+    One row per SKU of ``sku`` (same order): ``lead_time_used_days`` (mean measured lead
+    time of the receipts of the ``LEAD_TIME_DAYS_BACK`` days before ``run_date``; the
+    planned ``lead_time_days`` without any), ``lead_time_std_days`` (their sample std,
+    NaN under 5 receipts: :func:`replenishment.policy.lead_time_stats`),
+    ``lead_time_receipts`` and ``lead_time_source`` (``measured`` or ``planned``). The one
+    place the simulator measures lead times: the frame of
+    ``replenishment.lead_time.estimate_lead_times(sku, purchase_orders, run_date)``.
+    """
+    day = pd.Timestamp(run_date)
+    received = purchase_orders["received_date"]
+    known = (
+        (purchase_orders["status"] == "received")
+        & (received < day)
+        & (received >= day - pd.Timedelta(days=LEAD_TIME_DAYS_BACK))
+    )
+    stats = lead_time_stats(purchase_orders.loc[known]).set_index("sku_id")
+    stats = stats.reindex(sku["sku_id"].astype(str))
+    receipts = stats["lead_time_samples"].fillna(0).to_numpy(dtype=np.int64)
+    planned = sku["lead_time_days"].to_numpy(dtype=float)
+    measured = stats["lead_time_mean_days"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "sku_id": sku["sku_id"].to_numpy(),
+            "lead_time_used_days": np.where(receipts > 0, measured, planned),
+            "lead_time_std_days": stats["lead_time_std_days"].to_numpy(dtype=float),
+            "lead_time_receipts": receipts,
+            "lead_time_source": np.where(receipts > 0, "measured", "planned"),
+        }
+    )
+
+
+class SpreadsheetPolicy:
+    """Baseline ``spreadsheet``: a competent planner's order-up-to rule (module docstring).
+
+    On each SKU's review days it orders ``S - position``, packed as the pipeline packs,
+    when the inventory position is below the order-up-to level
+
+        S = m * P + z * s * sqrt(P),   P = Lm + max(R, 1)
+
+    (the (R, S) level with normal demand over the protection period: Silver, Pyke and
+    Thomas, *Inventory and Production Management in Supply Chains*, 4th ed., eq. 7.5 with
+    sigma over P as s * sqrt(P)), where m, s are the mean and sample std of the
+    ``trailing_days`` (56, eight weeks) days of uncensored daily demand before the day,
+    Lm the mean measured lead time of the receipts known before the day
+    (:func:`lead_time_inputs`), R the review period and z = Phi^-1(service_level).
+
+    >>> round(float(SpreadsheetPolicy.order_up_to(5.0, 2.0, 0.95, 3.0, 7.0)), 3)
+    60.403
+    """
+
+    def __init__(self, data: ReplayData, cfg: SimulationConfig) -> None:
         self.data = data
-        self.window = trailing_days
+        self.cfg = cfg
         sku = data.sku
-        self.lead = sku["lead_time_days"].to_numpy(dtype=float)
         self.review = np.maximum(sku["review_period_days"].to_numpy(dtype=float), 1.0)
-        self.z = np.asarray(ndtri(sku["service_level"].to_numpy(dtype=float)), dtype=np.float64)
+        self.service = sku["service_level"].to_numpy(dtype=float)
         self.pack = sku["pack_size"].to_numpy(dtype=float)
         self.moq = sku["moq"].to_numpy(dtype=float)
 
-    def levels(self, day: int) -> tuple[FloatArray, FloatArray]:
-        """(min, max) of every SKU on ``day``, units."""
-        mean, std = trailing_stats(self.data.recorded, self.data.pad + day, self.window)
-        safety = np.maximum(self.z * std * np.sqrt(self.lead), 0.0)
-        return mean * self.lead + safety, mean * (self.lead + self.review) + safety
+    @staticmethod
+    def order_up_to(
+        mean: npt.ArrayLike,
+        std: npt.ArrayLike,
+        service_level: npt.ArrayLike,
+        lead_days: npt.ArrayLike,
+        review_days: npt.ArrayLike,
+    ) -> FloatArray:
+        """S (units) for daily demand mean/std (units/day), lead and review days."""
+        protection = np.asarray(lead_days, dtype=float) + np.maximum(
+            np.asarray(review_days, dtype=float), 1.0
+        )
+        z = ndtri(np.asarray(service_level, dtype=float))
+        safety = np.maximum(z * np.asarray(std, dtype=float) * np.sqrt(protection), 0.0)
+        return np.asarray(np.asarray(mean, dtype=float) * protection + safety, dtype=np.float64)
+
+    def levels(self, day: int, lead_days: FloatArray) -> FloatArray:
+        """S of every SKU on ``day`` with mean lead times ``lead_days``, units."""
+        mean, std = trailing_stats(self.data.recorded, self.data.pad + day, self.cfg.trailing_days)
+        return self.order_up_to(mean, std, self.service, lead_days, self.review)
 
     def __call__(self, state: DayState) -> FloatArray:
-        low, high = self.levels(state.day)
+        run_date = self.cfg.date(state.day)
+        reviewed = review_days(self.data.sku_ids, self.review, run_date)
+        if not reviewed.any():
+            return np.zeros(len(self.review))
+        lead = lead_time_inputs(self.data.sku, state.purchase_orders(), run_date)
+        level = self.levels(state.day, lead["lead_time_used_days"].to_numpy(dtype=float))
         position = state.on_hand + state.on_order - state.backorders
-        need = np.where(position < low, high - position, 0.0)
+        need = np.where(reviewed & (position < level), level - position, 0.0)
         return orders_in_packs(need, self.pack, self.moq)
 
 
 class ForecastPolicy:
-    """``compute_orders`` on the rolled-forward forecast: the pipeline or baseline 2."""
+    """``compute_orders`` on the rolled-forward forecast: the pipeline or ``forecast_net``.
+
+    Both read the purchase orders of the day state (:func:`lead_time_inputs`): the
+    pipeline its measured lead-time spread (with the planned lead time, as
+    ``pipeline.stage_replenish`` does), ``forecast_net`` the measured mean lead time.
+    """
 
     def __init__(
         self,
@@ -109,7 +186,6 @@ class ForecastPolicy:
         self.ids = pd.Index(data.sku_ids)
         base = [c for c in PARAM_COLUMNS if c in data.sku.columns]
         self.params = data.sku[base].copy()
-        self.received_at = data.received["received_date"]
         self.last_orders: pd.DataFrame | None = None
 
     def _refit(self, day: int) -> RefitForecast:
@@ -118,25 +194,12 @@ class ForecastPolicy:
             raise ValueError(f"day {day}: no forecast refitted on or before it")
         return current[-1]
 
-    def _lead_time_std(self, run_date: dt.date) -> FloatArray:
-        from replenishment.policy import lead_time_stats
-
-        day = pd.Timestamp(run_date)
-        known = (self.received_at < day) & (
-            self.received_at >= day - pd.Timedelta(days=LEAD_TIME_DAYS_BACK)
-        )
-        stats = lead_time_stats(self.data.received[known])
-        return np.asarray(
-            stats.set_index("sku_id")["lead_time_std_days"].reindex(self.ids).to_numpy(dtype=float),
-            dtype=np.float64,
-        )
-
-    def __call__(self, state: DayState) -> FloatArray:
-        from replenishment.policy import compute_orders
-
+    def _params(self, state: DayState, refit: RefitForecast) -> pd.DataFrame:
+        """compute_orders' params of the day: the SKU master, the forecast's model and
+        spread (the trailing demand spread for ``forecast_net``), the lead times."""
         run_date = self.cfg.date(state.day)
-        refit = self._refit(state.day)
         summary = refit.summary.set_index("sku_id").reindex(self.ids)
+        lead = lead_time_inputs(self.data.sku, state.purchase_orders(), run_date)
         params = self.params.copy()
         params["model"] = summary["model"].fillna("no_history").to_numpy()
         if self.baseline:
@@ -144,12 +207,18 @@ class ForecastPolicy:
                 self.data.recorded, self.data.pad + state.day, self.cfg.trailing_days
             )
             params["sigma_daily"] = std
+            params["lead_time_days"] = lead["lead_time_used_days"].to_numpy(dtype=float)
             params["lead_time_std_days"] = np.nan
-            policy, target = "periodic", "cycle"
         else:
             params["sigma_daily"] = summary["sigma_daily"].fillna(0.0).to_numpy(dtype=float)
-            params["lead_time_std_days"] = self._lead_time_std(run_date)
-            policy, target = self.cfg.settings.policy, self.cfg.settings.service_target
+            params["lead_time_std_days"] = lead["lead_time_std_days"].to_numpy(dtype=float)
+        return params
+
+    def __call__(self, state: DayState) -> FloatArray:
+        from replenishment.policy import compute_orders
+
+        run_date = self.cfg.date(state.day)
+        refit = self._refit(state.day)
         position = pd.DataFrame(
             {
                 "sku_id": self.ids,
@@ -161,11 +230,11 @@ class ForecastPolicy:
         orders = compute_orders(
             refit.forecast,
             position,
-            params,
+            self._params(state, refit),
             run_date,
-            policy=policy,
-            service_target=target,
-            review_schedule=not self.baseline,  # the pipeline orders on review days only
+            policy="periodic" if self.baseline else self.cfg.settings.policy,
+            service_target=self.cfg.settings.service_target,
+            review_schedule=True,  # periodic orders on review days only
         )
         self.last_orders = orders
         qty = np.asarray(orders["order_qty"].to_numpy(dtype=float), dtype=np.float64)

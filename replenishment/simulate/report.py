@@ -10,7 +10,7 @@ import logging
 
 import pandas as pd
 
-from replenishment.simulate.config import ALL_CLASSES
+from replenishment.simulate.config import ALL_CLASSES, SimulationConfig
 from replenishment.simulate.kpis import SimulationResult
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,21 @@ def format_report(result: SimulationResult) -> str:
         f"(forecasts {result.forecast_seconds:.0f}s, replay {result.replay_seconds:.0f}s); "
         f"run_id {cfg.key}"
     )
+    scenarios = _scenarios(cfg)
+    if scenarios:
+        head += f"\nscenario: {scenarios}"
+    head += (
+        "\nCSL: cycle service level per review cycle; |gap| pp: mean over SKUs of "
+        "|CSL - target|; signed pp: mean of CSL - target (over- and under-shoot cancel)"
+    )
     columns = [
         ("class", 12, "<"),
         ("policy", 12, "<"),
         ("SKUs", 4, ">"),
         ("CSL", 6, ">"),
         ("target", 6, ">"),
-        ("gap pp", 6, ">"),
+        ("|gap| pp", 8, ">"),
+        ("signed pp", 9, ">"),
         ("fill", 6, ">"),
         ("SO days", 7, ">"),
         ("avg inv u", 9, ">"),
@@ -60,7 +68,8 @@ def format_report(result: SimulationResult) -> str:
             f"{row.skus:d}",
             _pct(row.cycle_service_level),
             _pct(row.target_service_level),
-            "n/a" if pd.isna(row.service_level_gap) else f"{row.service_level_gap * 100:+.1f}",
+            _pp(row.service_level_abs_gap, "{:.1f}"),
+            _pp(row.service_level_gap, "{:+.1f}"),
             _pct(row.fill_rate),
             f"{row.stockout_days:d}",
             f"{row.avg_on_hand:,.0f}",
@@ -79,6 +88,22 @@ def format_report(result: SimulationResult) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _scenarios(cfg: SimulationConfig) -> str:
+    parts = []
+    if cfg.supplier_delay_days:
+        parts.append(f"suppliers {cfg.supplier_delay_days} days later than their receipts")
+    if cfg.shocked:
+        parts.append(
+            f"demand x {cfg.demand_shock_factor:g} from day {cfg.demand_shock_day} "
+            f"({cfg.date(cfg.demand_shock_day)})"
+        )
+    return "; ".join(parts)
+
+
+def _pp(x: float, fmt: str) -> str:
+    return "n/a" if pd.isna(x) else fmt.format(x * 100)
 
 
 def _pct(x: float) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from replenishment.simulate.config import POLICY_NAMES, SimulationConfig, refit_horizon
-from replenishment.simulate.data import ReplayData, load_replay_data
-from replenishment.simulate.engine import Policy, Trace, replay
+from replenishment.simulate.data import ReplayData, load_replay_data, with_scenarios
+from replenishment.simulate.engine import OrderBook, Policy, Trace, replay, review_calendar
 from replenishment.simulate.forecaster import Forecaster, RefitForecast, pipeline_forecaster
 from replenishment.simulate.kpis import (
     SKU_COLUMNS,
@@ -25,7 +25,7 @@ from replenishment.simulate.kpis import (
     sku_kpis,
     summarise,
 )
-from replenishment.simulate.policies import ForecastPolicy, MinMaxPolicy
+from replenishment.simulate.policies import ForecastPolicy, SpreadsheetPolicy
 from replenishment.simulate.write import write_results
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ def simulate(
     forecaster: Forecaster | None = None,
     policies: Sequence[str] = POLICY_NAMES,
 ) -> SimulationResult:
-    """Replay ``policies`` over the window of ``cfg`` on ``data``.
+    """Replay ``policies`` over the window of ``cfg`` on ``data`` (under its scenarios:
+    :func:`~replenishment.simulate.data.with_scenarios`).
 
     The forecast is refitted on days 0, refit_every, 2 * refit_every, ... by
     ``forecaster`` (default :func:`pipeline_forecaster`) and rolled forward in between.
@@ -45,46 +46,42 @@ def simulate(
     unknown = set(policies) - set(POLICY_NAMES)
     if unknown:
         raise ValueError(f"unknown policies {sorted(unknown)}; known: {POLICY_NAMES}")
-    forecaster = forecaster or pipeline_forecaster()
-    sku = data.sku
-    protection = (sku["lead_time_days"] + sku["review_period_days"]).max()
-    horizon = refit_horizon(cfg, float(protection))
+    data = with_scenarios(data, cfg)
     started = time.perf_counter()
-    refits: list[RefitForecast] = []
     needs_forecast = any(p in ("pipeline", "forecast_net") for p in policies)
-    refit_days = list(range(0, cfg.days, cfg.refit_every)) if needs_forecast else [0]
-    for k, day in enumerate(refit_days):
-        t0 = time.perf_counter()
-        refits.append(forecaster(cfg, data, day, horizon))
-        log.info(
-            "simulate: forecast %d/%d for %s (%d SKUs, %d days) in %.1fs",
-            k + 1,
-            len(refit_days),
-            cfg.date(day),
-            len(sku),
-            horizon,
-            time.perf_counter() - t0,
-        )
+    refits = _refits(data, cfg, forecaster or pipeline_forecaster(), needs_forecast)
     forecast_seconds = time.perf_counter() - started
 
     first = refits[0].summary.set_index("sku_id").reindex(data.sku_ids)
     demand_class = first["demand_class"].fillna("none").to_numpy()
     model = first["model"].fillna("no_history").to_numpy()
+    review = review_calendar(
+        data.sku_ids, data.sku["review_period_days"].to_numpy(), cfg.start, cfg.days
+    )
 
     started = time.perf_counter()
     traces: dict[str, Trace] = {}
     frames = []
     for name in policies:
         policy: Policy
-        if name == "min_max":
-            policy = MinMaxPolicy(data, cfg.trailing_days)
+        if name == "spreadsheet":
+            policy = SpreadsheetPolicy(data, cfg)
         else:
             policy = ForecastPolicy(data, cfg, refits, baseline=name == "forecast_net")
+        book = OrderBook(
+            cfg.start, data.sku_ids, data.sku["lead_time_days"].to_numpy(), data.purchase_orders
+        )
         trace = replay(
-            data.demand, data.on_hand0, data.scheduled, data.lead_times, policy, cfg.demand_mode
+            data.demand,
+            data.on_hand0,
+            data.scheduled,
+            data.lead_times,
+            policy,
+            cfg.demand_mode,
+            book,
         )
         traces[name] = trace
-        kpis = sku_kpis(trace, sku)
+        kpis = sku_kpis(trace, data.sku, review, data.lead_times)
         kpis.insert(0, "policy", name)
         kpis["demand_class"] = demand_class
         kpis["model"] = model
@@ -105,6 +102,29 @@ def simulate(
     per_sku = per_sku.assign(**ident)[list(SKU_COLUMNS)]
     summary = summary.assign(**ident)[list(SUMMARY_COLUMNS)]
     return SimulationResult(cfg, per_sku, summary, traces, forecast_seconds, replay_seconds)
+
+
+def _refits(
+    data: ReplayData, cfg: SimulationConfig, forecaster: Forecaster, every_refit: bool
+) -> list[RefitForecast]:
+    """The forecasts of the refit days (day 0 only when no policy needs them)."""
+    protection = (data.sku["lead_time_days"] + data.sku["review_period_days"]).max()
+    horizon = refit_horizon(cfg, float(protection))
+    refit_days = list(range(0, cfg.days, cfg.refit_every)) if every_refit else [0]
+    refits = []
+    for k, day in enumerate(refit_days):
+        t0 = time.perf_counter()
+        refits.append(forecaster(cfg, data, day, horizon))
+        log.info(
+            "simulate: forecast %d/%d for %s (%d SKUs, %d days) in %.1fs",
+            k + 1,
+            len(refit_days),
+            cfg.date(day),
+            len(data.sku),
+            horizon,
+            time.perf_counter() - t0,
+        )
+    return refits
 
 
 # --------------------------------------------------------------------------- entry points
