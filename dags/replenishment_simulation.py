@@ -5,11 +5,13 @@ Replays the replenishment policy over the `days` days before the run date
 (default 180): each simulated day it forecasts from the data known that day
 (refitting every `refit_every` days), places the orders the pipeline's policy
 recommends, receives them after real lead times and serves the actual demand,
-next to two baseline policies (min-max on the trailing 4-week average, and
-forecast minus position plus safety stock). KPIs per SKU and per policy go to
-`reporting.inventory_simulation` and `reporting.inventory_simulation_summary`
-(a re-run of the same window replaces its rows), read by the BI view
-`v_inventory_kpis`.
+next to two baselines on the same review days and measured lead times (a
+planner's order-up-to spreadsheet on the trailing 8 weeks, and the forecast's net
+requirement). The shared settings (service target, holiday country, interval width,
+minimum history, policy) come from the environment and the params, as for the
+daily run. KPIs per SKU and per policy go to `reporting.inventory_simulation` and
+`reporting.inventory_simulation_summary` (a re-run of the same window replaces its
+rows), read by the BI view `v_inventory_kpis`.
 
 Not scheduled (heavy: one forecast per SKU and refit): trigger it, or backfill
 it over several run dates to see how the policy fares over time.

@@ -18,26 +18,45 @@ policies' own:
     The project's policy: :func:`replenishment.policy.compute_orders` fed with the
     forecast of the day (:func:`replenishment.forecast.forecast_frames`, then
     :func:`~replenishment.forecast.calibrate`, as the pipeline does), its
-    ``sigma_daily``, the SKU master and the lead-time spread of the purchase orders
-    received before t (:func:`~replenishment.policy.lead_time_stats`).
-``min_max``
-    Baseline 1, a min-max rule on the trailing 4-week average. ``m`` and ``s`` are the
-    mean and standard deviation of the daily demand recorded over the
-    ``trailing_days`` (28) days before t, stock-out days left out; L = planned lead
-    time, R = review period (at least 1), z = Phi^-1(service_level) and
-    ``SS = z * s * sqrt(L)``. ``min = m * L + SS`` and ``max = m * (L + R) + SS``.
-    Reviewed daily: when the inventory position is below ``min`` it orders
-    ``max - position``, rounded up to whole packs and raised to the MOQ exactly as
-    ``compute_orders`` rounds.
+    ``sigma_daily``, the SKU master and the lead-time spread measured from the
+    purchase orders of the day state (:func:`~replenishment.simulate.policies.lead_time_inputs`).
+``spreadsheet``
+    Baseline 1, a competent planner's spreadsheet: on each SKU's review days
+    (:func:`~replenishment.policy.review_days`) order up to
+    ``S = m * P + z * s * sqrt(P)`` when the inventory position is below it, where
+    ``m`` and ``s`` are the mean and standard deviation of the daily demand recorded over
+    the ``trailing_days`` (56: eight weeks) days before t, stock-out days left out;
+    ``P = Lm + R`` with ``Lm`` the mean measured lead time of the SKU's receipts known
+    before t (the planned lead time without any) and R the review period (at least 1);
+    ``z = Phi^-1(service_level)``. Rounded up to whole packs and raised to the MOQ
+    exactly as ``compute_orders`` rounds.
 ``forecast_net``
-    Baseline 2, "order the forecast minus inventory minus safety stock each day",
-    read as the MRP net requirement: every day, order
+    Baseline 2, "order the forecast minus inventory minus safety stock", read as the
+    MRP net requirement on each review day: order
     ``forecast demand over L + R - (inventory position - safety stock)`` when
-    positive (the literal signs would aim at a negative safety stock). Same forecast
-    as ``pipeline``; the safety stock is the textbook one from the trailing demand
-    spread, ``z * s * sqrt(L + R)``, without the forecast-error backtest nor the
-    lead-time spread. Computed by ``compute_orders`` (periodic, cycle target) with
+    positive (the literal signs would aim at a negative safety stock), with L the same
+    measured mean lead time as the spreadsheet's. Same forecast as ``pipeline``; the
+    safety stock is the textbook one from the trailing demand spread,
+    ``z * s * sqrt(L + R)``, without the forecast-error backtest nor the lead-time
+    spread. Computed by ``compute_orders`` (periodic, the run's service target) with
     ``sigma_daily = s`` and no lead-time spread, so packs and MOQ are the same.
+
+The purchase orders a policy sees
+---------------------------------
+Each day t the engine gives every policy ``state.purchase_orders()``: the table
+``purchase_orders`` as the pipeline would read it on day t, i.e. the real purchase
+orders placed before the window (received_date only if received before t) and the
+orders the policy itself placed during the replay (expected on order_date + planned
+lead time, received_date once they arrived before t). Policies learn lead times from
+it, so a late supplier shows in the receipts of the policy's own orders.
+
+Scenarios
+---------
+``--supplier-delay-days N``: every order of the replay arrives N days later than the
+receipt its lead time is drawn from (the planned lead time in the master data is
+unchanged). ``--demand-shock FACTOR@DAY``: from simulated day DAY on, the demand served
+and the history the forecasts and baselines read are multiplied by FACTOR. Both enter
+the run_id (``-late3``, ``-shock1.5@60``).
 
 What "known before t" means
 ---------------------------
@@ -83,10 +102,15 @@ before ``start`` (a SKU launched during the window has no history to plan from).
 KPIs (per SKU, then per policy and demand class)
 ------------------------------------------------
 cycle_service_level
-    Share of complete replenishment cycles without a shortage. A cycle runs from a
-    receipt to the day before the next receipt; the days before the first receipt
-    and after the last one are not complete cycles. A cycle has a shortage when, on
-    one of its days, demand could not be served from stock. NaN without a cycle.
+    Share of complete review cycles without a shortage. The review cycle of a review
+    day k runs from the day an order placed on k arrives (k + its lead-time draw) to
+    the day before the order of the next review day arrives: the days the order-up-to
+    level of k has to cover. Cycles that end after the window are not complete. A cycle
+    has a shortage when, on one of its days, demand could not be served from stock. NaN
+    without a cycle. ``service_level_gap`` per SKU: cycle_service_level - target.
+    Per policy and demand class: ``service_level_abs_gap``, the mean over SKUs of
+    ``|cycle_service_level - target|`` (the figure to judge by), and
+    ``service_level_gap``, the signed mean, where over- and under-shoot cancel.
 fill_rate
     Units served from stock on the day they were asked for / units demanded.
 stockout_days
@@ -110,7 +134,11 @@ Command line (the project CLI dispatches ``replenishment simulate ...`` to :func
 
     replenishment simulate --url sqlite:///.data/warehouse.db --start 2026-01-01 --days 180 \\
         [--skus 50] [--policy periodic|continuous] [--demand-mode lost_sales|backorders] \\
-        [--refit-every 7] [--write]
+        [--refit-every 7] [--supplier-delay-days 3] [--demand-shock 1.5@60] [--write] \\
+        [--summary-csv summary.csv]
+
+The report prints figures only; ``scripts/simulation_bars.py`` judges a run against
+the acceptance bars.
 
 Package layout (imports point down this list, never up)
 -------------------------------------------------------

@@ -67,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="lead-time draws")
     parser.add_argument("--workers", type=int, default=0, help="forecast processes (0 = cores)")
+    _output_options(parser)
+    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """Scenarios, caching and where the results go."""
     parser.add_argument(
         "--forecast-cache",
         type=Path,
@@ -108,7 +114,6 @@ def parser() -> argparse.ArgumentParser:
         help="also save the summary table (inventory_simulation_summary rows) as CSV, "
         "e.g. for scripts/simulation_bars.py",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,14 +84,15 @@ class OrderBook:
             "quantity": real["quantity"].to_numpy(dtype=float),
             "cancelled": (real["status"].astype(str) == "cancelled").to_numpy(),
         }
-        self._placed: list[tuple[IntArray, int, IntArray, FloatArray]] = []
+        self._placed: list[tuple[IntArray, int, IntArray, FloatArray, npt.NDArray[np.object_]]] = []
 
     def place(self, day: int, quantity: FloatArray, arrival_day: IntArray) -> None:
         """Record the orders of ``day`` (quantity > 0), each arriving on ``arrival_day``
         (days from the start; the window's length or more: after the window)."""
         rows = np.flatnonzero(quantity > 0)
         if rows.size:
-            self._placed.append((rows, day, arrival_day[rows].copy(), quantity[rows].copy()))
+            ids = np.array([f"SIM-{self.sku_ids[i]}-{day}" for i in rows], dtype=object)
+            self._placed.append((rows, day, arrival_day[rows].copy(), quantity[rows].copy(), ids))
 
     def frame(self, day: int) -> pd.DataFrame:
         """The purchase orders known on the morning of ``day`` (PO_COLUMNS): the real ones
@@ -104,16 +105,15 @@ class OrderBook:
             ordered = np.concatenate([np.full(p[0].size, p[1], dtype=np.int64) for p in placed])
             arrival = np.concatenate([p[2] for p in placed])
             quantity = np.concatenate([p[3] for p in placed])
+            po_id = np.concatenate([p[4] for p in placed])
         else:
             rows = ordered = arrival = np.zeros(0, dtype=np.int64)
             quantity = np.zeros(0)
+            po_id = np.zeros(0, dtype=object)
         sku = self.sku_ids[rows]
         order_date = self.start + ordered.astype("timedelta64[D]")
         received_sim = np.where(
             arrival < day, self.start + arrival.astype("timedelta64[D]"), np.datetime64("NaT")
-        )
-        po_id = np.char.add(
-            np.char.add("SIM-", sku.astype(str)), np.char.add("-", ordered.astype(str))
         )
         received_real = np.where(
             real["received_date"] < today, real["received_date"], np.datetime64("NaT")
@@ -123,7 +123,7 @@ class OrderBook:
         status[: len(real["cancelled"])][real["cancelled"]] = "cancelled"
         return pd.DataFrame(
             {
-                "po_id": np.concatenate([real["po_id"], po_id.astype(object)]),
+                "po_id": np.concatenate([real["po_id"], po_id]),
                 "sku_id": np.concatenate([real["sku_id"], sku]),
                 "order_date": np.concatenate([real["order_date"], order_date]).astype(
                     "datetime64[ns]"
@@ -209,6 +209,19 @@ class Trace:
     on_order_end: FloatArray
 
 
+def _serve(
+    on_hand: FloatArray, asked: FloatArray, owed: FloatArray, backorders: bool
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(shipped, served today, owed after) of a day: with backorders the owed units
+    leave first and today's unserved demand is owed; without, it is lost."""
+    if backorders:
+        shipped = np.minimum(on_hand, owed + asked)
+        served = shipped - np.minimum(owed, shipped)
+        return shipped, served, owed + asked - shipped
+    shipped = np.minimum(on_hand, asked)
+    return shipped, shipped, owed
+
+
 def replay(
     demand: FloatArray,
     on_hand0: FloatArray,
@@ -274,14 +287,7 @@ def replay(
         on_hand += got
         on_order -= got
         asked = demand[:, t]
-        if backorders:
-            shipped = np.minimum(on_hand, owed + asked)
-            to_backlog = np.minimum(owed, shipped)
-            served = shipped - to_backlog
-            owed = owed + asked - shipped
-        else:
-            shipped = np.minimum(on_hand, asked)
-            served = shipped
+        shipped, served, owed = _serve(on_hand, asked, owed, backorders)
         on_hand -= shipped
         record["receipts"][:, t] = got
         record["served"][:, t] = served
