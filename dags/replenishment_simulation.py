@@ -44,6 +44,8 @@ from airflow.sdk import Asset, Param, dag, task
         "refit_every": Param(7, type="integer", minimum=1, maximum=91),
         "policy": Param("periodic", enum=["periodic", "continuous"]),
         "demand_mode": Param("lost_sales", enum=["lost_sales", "backorders"]),
+        # scenario: suppliers this many days later than their receipts
+        "supplier_delay_days": Param(0, type="integer", minimum=0, maximum=60),
     },
 )
 def replenishment_simulation() -> None:
@@ -67,6 +69,7 @@ def replenishment_simulation() -> None:
             days=days,
             refit_every=int(params["refit_every"]),
             demand_mode=str(params["demand_mode"]),
+            supplier_delay_days=int(params.get("supplier_delay_days", 0)),
             workers=s.worker_count(),
         )
         result, written = run_simulation(
