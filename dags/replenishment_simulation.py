@@ -5,11 +5,13 @@ Replays the replenishment policy over the `days` days before the run date
 (default 180): each simulated day it forecasts from the data known that day
 (refitting every `refit_every` days), places the orders the pipeline's policy
 recommends, receives them after real lead times and serves the actual demand,
-next to two baseline policies (min-max on the trailing 4-week average, and
-forecast minus position plus safety stock). KPIs per SKU and per policy go to
-`reporting.inventory_simulation` and `reporting.inventory_simulation_summary`
-(a re-run of the same window replaces its rows), read by the BI view
-`v_inventory_kpis`.
+next to two baselines on the same review days and measured lead times (a
+planner's order-up-to spreadsheet on the trailing 8 weeks, and the forecast's net
+requirement). The shared settings (service target, holiday country, interval width,
+minimum history, policy) come from the environment and the params, as for the
+daily run. KPIs per SKU and per policy go to `reporting.inventory_simulation` and
+`reporting.inventory_simulation_summary` (a re-run of the same window replaces its
+rows), read by the BI view `v_inventory_kpis`.
 
 Not scheduled (heavy: one forecast per SKU and refit): trigger it, or backfill
 it over several run dates to see how the policy fares over time.
@@ -42,6 +44,8 @@ from airflow.sdk import Asset, Param, dag, task
         "refit_every": Param(7, type="integer", minimum=1, maximum=91),
         "policy": Param("periodic", enum=["periodic", "continuous"]),
         "demand_mode": Param("lost_sales", enum=["lost_sales", "backorders"]),
+        # scenario: suppliers this many days later than their receipts
+        "supplier_delay_days": Param(0, type="integer", minimum=0, maximum=60),
     },
 )
 def replenishment_simulation() -> None:
@@ -58,12 +62,14 @@ def replenishment_simulation() -> None:
         s = settings(context)
         params = context["params"]
         days = int(params["days"])
-        cfg = SimulationConfig(
+        # policy, service target, holiday country, ...: environment, then params
+        cfg = SimulationConfig.from_settings(
+            s,
             start=run_date(context) - dt.timedelta(days=days),
             days=days,
             refit_every=int(params["refit_every"]),
-            policy=str(params["policy"]),
             demand_mode=str(params["demand_mode"]),
+            supplier_delay_days=int(params.get("supplier_delay_days", 0)),
             workers=s.worker_count(),
         )
         result, written = run_simulation(

@@ -1,11 +1,12 @@
--- Reporting tables of the replay simulator (replenishment/simulate.py), read by BI.
+-- Reporting tables of the replay simulator (replenishment/simulate/), read by BI.
 -- {{ reporting }} becomes "reporting." on databases with schemas and nothing on
 -- SQLite. Both tables are keyed by run_id (by default built from the window and the
 -- settings, e.g. "2026-01-01+180d-periodic-lost_sales-refit7"): a re-run of the same
 -- window deletes its rows and inserts the new ones in one transaction.
 --
--- policy: "pipeline" (the project's policy), "min_max" (trailing 4-week min-max) or
--- "forecast_net" (forecast over L+R minus (position - safety stock) every day).
+-- policy: "pipeline" (the project's policy), "spreadsheet" (order-up-to from the
+-- trailing 8 weeks and the measured mean lead time, on review days) or "forecast_net"
+-- (forecast over L+R minus (position - safety stock), on review days).
 -- pipeline_policy: "periodic" (R,S) or "continuous" (s,Q) given to compute_orders.
 -- Units are stock units; costs and values are at unit cost; rates are fractions.
 CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation (
@@ -22,9 +23,10 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation (
     refit_every_days    INTEGER          NOT NULL,
     service_level       DOUBLE PRECISION NOT NULL,  -- target cycle service level (sku_master)
     unit_cost           DOUBLE PRECISION NOT NULL,
-    cycles              INTEGER          NOT NULL,  -- complete replenishment cycles (receipt to receipt)
+    cycles              INTEGER          NOT NULL,  -- complete review cycles (receipt of a review day's order to the next)
     stockout_cycles     INTEGER          NOT NULL,  -- of which with a shortage
     cycle_service_level DOUBLE PRECISION,           -- 1 - stockout_cycles / cycles; NULL without cycles
+    service_level_gap   DOUBLE PRECISION,           -- cycle_service_level - service_level; NULL without cycles
     demand_units        DOUBLE PRECISION NOT NULL,
     served_units        DOUBLE PRECISION NOT NULL,  -- demand served from stock on the day asked
     short_units         DOUBLE PRECISION NOT NULL,  -- demand lost (or backordered) on the day asked
@@ -58,7 +60,8 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation_summary (
     skus_with_cycles     INTEGER          NOT NULL,
     target_service_level DOUBLE PRECISION,           -- mean target over SKUs with cycles
     cycle_service_level  DOUBLE PRECISION,           -- mean achieved over SKUs with cycles
-    service_level_gap    DOUBLE PRECISION,           -- mean (achieved - target)
+    service_level_gap    DOUBLE PRECISION,           -- signed mean (achieved - target): over- and under-shoot cancel
+    service_level_abs_gap DOUBLE PRECISION,          -- mean |achieved - target| over SKUs with cycles
     fill_rate            DOUBLE PRECISION,           -- total served / total demand
     stockout_days        INTEGER          NOT NULL,
     short_days           INTEGER          NOT NULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from pathlib import Path
@@ -11,22 +12,24 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from replenishment.policy import compute_orders, lead_time_stats
+from replenishment.lead_time import estimate_lead_times
+from replenishment.policy import compute_orders, lead_time_stats, review_days
 from replenishment.simulate import (
+    PO_COLUMNS,
     SKU_COLUMNS,
     SUMMARY_COLUMNS,
     DayState,
     ForecastPolicy,
-    MinMaxPolicy,
+    OrderBook,
     RefitForecast,
     ReplayData,
     SimulationConfig,
+    SpreadsheetPolicy,
     cycle_counts,
     draw_lead_times,
-    evaluate_bars,
     main,
+    orders_in_packs,
     replay,
-    round_order,
     simulate,
     sku_kpis,
     trailing_stats,
@@ -209,10 +212,14 @@ def test_kpis_on_a_hand_computed_ten_day_example() -> None:
     lead = np.full((1, 10), 8, dtype=np.int64)
     trace = replay(demand, np.array([4.0]), scheduled, lead, Scripted({0: [5.0]}))
     assert trace.on_hand_end[0].tolist() == [2, 0, 4, 2, 0, 0, 4, 2, 5, 3]
-    kpi = sku_kpis(trace, _sku()).iloc[0]
-    # receipts on days 2, 6, 8: complete cycles [2..5] (short on day 5) and [6..7]
+    # review days 0, 3, 6 whose orders would arrive 2 days later: review cycles [2..4]
+    # and [5..7] (short on day 5); the one of day 6 ends after the window
+    review = np.zeros((1, 10), dtype=bool)
+    review[0, [0, 3, 6]] = True
+    kpi = sku_kpis(trace, _sku(), review, np.full((1, 10), 2, dtype=np.int64)).iloc[0]
     assert kpi["cycles"] == 2 and kpi["stockout_cycles"] == 1
     assert kpi["cycle_service_level"] == pytest.approx(0.5)
+    assert kpi["service_level_gap"] == pytest.approx(0.5 - 0.95)
     assert kpi["demand_units"] == 20 and kpi["served_units"] == 18 and kpi["short_units"] == 2
     assert kpi["fill_rate"] == pytest.approx(0.9)
     assert kpi["stockout_days"] == 3  # days 1, 4, 5 end with nothing on hand
@@ -226,23 +233,29 @@ def test_kpis_on_a_hand_computed_ten_day_example() -> None:
     assert kpi["total_cost"] == pytest.approx(10.044)
 
 
-def test_cycle_counts() -> None:
-    receipts = np.array([[0, 1, 0, 0, 1, 0, 1, 0], [1, 0, 0, 0, 0, 0, 0, 0], [0] * 8], dtype=bool)
-    short = np.array([[1, 0, 0, 1, 0, 1, 0, 1], [0, 0, 0, 1, 0, 0, 0, 0], [1] * 8], dtype=bool)
-    cycles, stockouts = cycle_counts(receipts, short)
-    # row 0: cycles [1..3] (short on 3) and [4..5] (short on 5); day 0 and days 6.. excluded
-    assert cycles.tolist() == [2, 0, 0]
-    assert stockouts.tolist() == [2, 0, 0]
+def test_cycle_counts_per_review_cycle() -> None:
+    review = np.zeros((3, 12), dtype=bool)
+    review[0, [0, 3, 6, 9]] = True  # row 0: lead 2 -> cycles [2..4], [5..7], [8..10]
+    review[1, [0, 4, 8]] = True  # row 1: leads 5, 1, 1 -> crossing: [5..4] is empty
+    review[2, [1]] = True  # row 2: one review day, no complete cycle
+    lead = np.full((3, 12), 2, dtype=np.int64)
+    lead[1, [0, 4, 8]] = [5, 1, 1]
+    short = np.zeros((3, 12), dtype=bool)
+    short[0, [1, 4, 11]] = True  # day 1 before the first cycle, day 11 after the last
+    short[1, [6, 8]] = True  # row 1: the cycle [5..8] has both
+    cycles, stockouts = cycle_counts(review, lead, short)
+    assert cycles.tolist() == [3, 1, 0]
+    assert stockouts.tolist() == [1, 1, 0]
 
 
-def test_summary_and_bars() -> None:
+def test_summary() -> None:
     per_sku = pd.DataFrame(
         {
             "policy": [
                 "pipeline",
                 "pipeline",
-                "min_max",
-                "min_max",
+                "spreadsheet",
+                "spreadsheet",
                 "forecast_net",
                 "forecast_net",
             ],
@@ -269,16 +282,14 @@ def test_summary_and_bars() -> None:
 
     summary = summarise(per_sku, days=10)
     total = summary[summary["demand_class"] == "all"].set_index("policy")
-    assert list(total.index) == ["pipeline", "min_max", "forecast_net"]
+    assert list(total.index) == ["pipeline", "spreadsheet", "forecast_net"]
     assert total.loc["pipeline", "fill_rate"] == pytest.approx(109 / 110)
     assert total.loc["pipeline", "skus_with_cycles"] == 1
     assert total.loc["pipeline", "service_level_gap"] == pytest.approx(0.01)
+    assert total.loc["spreadsheet", "service_level_gap"] == pytest.approx(-0.175)
+    assert total.loc["spreadsheet", "service_level_abs_gap"] == pytest.approx(0.175)
     assert total.loc["pipeline", "inventory_turns"] == pytest.approx((99 * 2 + 10 * 2) * 36.5 / 30)
-    bars = evaluate_bars(summary)
-    assert [b.met for b in bars] == [True, True, True]
-    assert "forecast_net" in bars[2].name  # higher fill rate than min_max
-    # stock-out days 2 vs 6 (-67 %)
-    assert "-67%" in bars[2].value
+    # the bars moved to scripts/simulation_bars.py (tests/unit/test_simulation_bars.py)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -320,11 +331,11 @@ def test_lead_time_draws_are_seeded_real_and_per_sku() -> None:
     assert not np.array_equal(draw_lead_times(["A"], pools, [5], 50, seed=2)[0], first[0])
 
 
-def test_round_order_matches_compute_orders_rounding() -> None:
+def test_orders_in_packs_matches_compute_orders_rounding() -> None:
     need = np.array([0.0, 0.5, 13.0, 13.0, 12.0])
     pack = np.array([6.0, 6.0, 6.0, 6.0, 1.0])
     moq = np.array([0.0, 0.0, 0.0, 40.0, 20.0])
-    assert round_order(need, pack, moq).tolist() == [0, 6, 18, 42, 20]
+    assert orders_in_packs(need, pack, moq).tolist() == [0, 6, 18, 42, 20]
 
 
 def test_trailing_stats_skip_censored_days_and_fall_back() -> None:
@@ -338,35 +349,84 @@ def test_trailing_stats_skip_censored_days_and_fall_back() -> None:
 # --------------------------------------------------------------------------- policies
 
 
-def test_min_max_orders_up_to_max_below_min() -> None:
-    days = 5
-    recorded = np.tile([4.0, 6.0], 14 + days // 2 + 1)[None, : 28 + days]
+def _purchase_orders(received: pd.DataFrame) -> pd.DataFrame:
+    """Received purchase orders (sku_id, order_date, received_date) as contract rows."""
+    return pd.DataFrame(
+        {
+            "po_id": [f"P{i}" for i in range(len(received))],
+            "sku_id": received["sku_id"].to_numpy(),
+            "order_date": received["order_date"].to_numpy(),
+            "expected_date": (received["order_date"] + pd.Timedelta(days=3)).to_numpy(),
+            "received_date": received["received_date"].to_numpy(),
+            "quantity": 10.0,
+            "status": "received",
+        }
+    )
+
+
+def _first_review_day(period: int, sku_id: str = "S0") -> int:
+    return next(
+        k for k in range(period) if review_days([sku_id], [period], START + dt.timedelta(k))[0]
+    )
+
+
+def test_spreadsheet_orders_up_to_s_on_review_days_with_the_measured_lead_time() -> None:
+    days = 14
+    recorded = np.tile([4.0, 6.0], 21)[None, : 28 + days]
     data = _data(np.zeros((1, days)), recorded, pack_size=6, lead_time_days=3, review_period_days=7)
-    policy = MinMaxPolicy(data, trailing_days=28)
-    low, high = policy.levels(0)
+    cfg = SimulationConfig(start=START, days=days, trailing_days=28)
+    policy = SpreadsheetPolicy(data, cfg)
+    k = _first_review_day(7)
     s = math.sqrt(28 / 27)  # sample std of fourteen 4s and fourteen 6s
-    safety = 1.6448536 * s * math.sqrt(3)
-    assert low[0] == pytest.approx(15 + safety, rel=1e-6)
-    assert high[0] == pytest.approx(50 + safety, rel=1e-6)
-    below = policy(DayState(0, np.array([4.0]), np.array([6.0]), np.zeros(1)))
-    assert below[0] == pytest.approx(math.ceil((high[0] - 10) / 6) * 6)
-    above = policy(DayState(0, np.array([20.0]), np.array([0.0]), np.zeros(1)))
+    z = 1.6448536
+    # no receipt known: the planned lead time, P = 3 + 7
+    level = policy.levels(k, np.array([3.0]))
+    assert level[0] == pytest.approx(5 * 10 + z * s * math.sqrt(10), rel=1e-6)
+    below = policy(DayState(k, np.array([4.0]), np.array([6.0]), np.zeros(1)))
+    assert below[0] == pytest.approx(math.ceil((level[0] - 10) / 6) * 6)
+    assert policy(DayState(k + 1, np.array([4.0]), np.array([6.0]), np.zeros(1)))[0] == 0
+    above = policy(DayState(k, np.array([70.0]), np.array([0.0]), np.zeros(1)))
     assert above[0] == 0
+    # receipts of lead 4, 5, 6 days known before the day: Lm is the pipeline's estimate
+    # (shrunk towards the planned 3 days: 3 receipts against a prior worth 3), P = Lm + 7
+    ordered = pd.to_datetime(["2026-02-01", "2026-02-02", "2026-02-03"])
+    received = pd.DataFrame(
+        {
+            "sku_id": "S0",
+            "order_date": ordered,
+            "received_date": ordered + pd.to_timedelta([4, 5, 6], unit="D"),
+        }
+    )
+    book = OrderBook(START, ["S0"], [3], _purchase_orders(received))
+    measured = policy(DayState(k, np.array([4.0]), np.array([6.0]), np.zeros(1), book))
+    lm = float(
+        estimate_lead_times(
+            pd.DataFrame({"sku_id": ["S0"], "lead_time_days": [3.0]}),
+            received.assign(expected_date=received["order_date"] + pd.Timedelta(days=3)),
+            START + dt.timedelta(k),
+        )["lead_time_used_days"].iloc[0]
+    )
+    assert 3.0 < lm < 5.0
+    s_level = 5 * (lm + 7) + z * s * math.sqrt(lm + 7)
+    assert measured[0] == pytest.approx(math.ceil((s_level - 10) / 6) * 6)
 
 
 def test_forecast_net_orders_forecast_plus_safety_minus_position() -> None:
-    days = 3
-    recorded = np.tile([4.0, 6.0], 16)[None, : 28 + days]
+    days = 7
+    recorded = np.tile([4.0, 6.0], 18)[None, : 28 + days]
     data = _data(np.zeros((1, days)), recorded, pack_size=4, lead_time_days=3, review_period_days=7)
-    cfg = SimulationConfig(start=START, days=days)
+    cfg = SimulationConfig(start=START, days=days, trailing_days=28)
     policy = ForecastPolicy(data, cfg, [_flat_refit(0, ["S0"], 5.0, sigma=0.1)], baseline=True)
-    qty = policy(DayState(0, np.array([10.0]), np.zeros(1), np.zeros(1)))
+    k = _first_review_day(7)  # forecast_net orders on review days only (issue 14)
+    qty = policy(DayState(k, np.array([10.0]), np.zeros(1), np.zeros(1)))
     s = math.sqrt(28 / 27)
     target = 5.0 * 10 + 1.6448536 * s * math.sqrt(10)  # forecast over L+R plus safety stock
     assert qty[0] == pytest.approx(math.ceil((target - 10) / 4) * 4)
     assert policy.last_orders is not None
     assert policy.last_orders["sigma_daily"].iloc[0] == pytest.approx(s)  # not the forecast's
     assert policy.last_orders["lead_time_std_days"].iloc[0] == 0
+    if k + 1 < days:
+        assert policy(DayState(k + 1, np.array([10.0]), np.zeros(1), np.zeros(1)))[0] == 0
 
 
 def test_pipeline_policy_is_compute_orders_on_the_rolled_forward_forecast() -> None:
@@ -386,7 +446,9 @@ def test_pipeline_policy_is_compute_orders_on_the_rolled_forward_forecast() -> N
     cfg = SimulationConfig(start=START, days=days, refit_every=10)
     refits = [_flat_refit(0, ["S0"], 5.0, 2.0), _flat_refit(10, ["S0"], 8.0, 3.0)]
     policy = ForecastPolicy(data, cfg, refits, baseline=False)
-    state = DayState(7, np.array([10.0]), np.array([3.0]), np.zeros(1))
+    # the policy reads its lead times from the day's purchase orders (issue 14)
+    book = OrderBook(START, ["S0"], [3], _purchase_orders(received))
+    state = DayState(7, np.array([10.0]), np.array([3.0]), np.zeros(1), book)
     qty = policy(state)
 
     params = data.sku.copy()
@@ -403,7 +465,7 @@ def test_pipeline_policy_is_compute_orders_on_the_rolled_forward_forecast() -> N
     assert qty[0] == expected["order_qty"].iloc[0]
     assert policy.last_orders is not None
     assert policy.last_orders["avg_daily_demand"].iloc[0] == pytest.approx(5.0)
-    policy(DayState(12, np.array([10.0]), np.array([3.0]), np.zeros(1)))
+    policy(DayState(12, np.array([10.0]), np.array([3.0]), np.zeros(1), book))
     assert policy.last_orders["avg_daily_demand"].iloc[0] == pytest.approx(8.0)
     assert policy.last_orders["sigma_daily"].iloc[0] == pytest.approx(3.0)
 
@@ -426,7 +488,7 @@ def test_simulate_with_a_stub_forecaster_refits_on_schedule() -> None:
     assert list(result.per_sku.columns) == list(SKU_COLUMNS)
     assert list(result.summary.columns) == list(SUMMARY_COLUMNS)
     assert len(result.per_sku) == 6
-    assert set(result.traces) == {"pipeline", "min_max", "forecast_net"}
+    assert set(result.traces) == {"pipeline", "spreadsheet", "forecast_net"}
     for trace in result.traces.values():
         np.testing.assert_allclose(trace.demand, demand)  # same demand for every policy
         assert trace.on_hand_open[:, 0].tolist() == [30.0, 30.0]
@@ -503,11 +565,11 @@ def test_replay_on_a_tiny_demo_warehouse(
     argv += ["--workers", "1", "--forecast-cache", str(tmp_path / "cache"), "--write"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "bars:" in out and "min_max" in out and "forecast_net" in out
+    assert "bars:" not in out and "spreadsheet" in out and "forecast_net" in out
     with engine.connect() as conn:
         per_sku = pd.read_sql_query(sa.text("SELECT * FROM inventory_simulation"), conn)
         summary = pd.read_sql_query(sa.text("SELECT * FROM inventory_simulation_summary"), conn)
-    assert set(per_sku["policy"]) == {"pipeline", "min_max", "forecast_net"}
+    assert set(per_sku["policy"]) == {"pipeline", "spreadsheet", "forecast_net"}
     assert not per_sku.duplicated(["run_id", "policy", "sku_id"]).any()
     assert (per_sku["fill_rate"].dropna().between(0, 1)).all()
     n_skus = per_sku["sku_id"].nunique()
@@ -527,8 +589,6 @@ def test_replay_on_a_tiny_demo_warehouse(
 
 
 def test_review_schedule_orders_only_on_review_days() -> None:
-    from replenishment.simulate import review_days
-
     days = [START + dt.timedelta(days=k) for k in range(14)]
     mask = np.array([review_days(["A", "B"], [1, 7], d) for d in days])
     assert mask[:, 0].all()
@@ -546,3 +606,126 @@ def test_review_schedule_orders_only_on_review_days() -> None:
         # the policy itself orders periodic SKUs on their review days only
         expected = list(np.array([review_days(["S0"], [7], d)[0] for d in days]))
         assert placed == expected
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_config_takes_the_shared_settings_from_the_environment_and_params() -> None:
+    """The simulation DAG's config: REPLENISHMENT_* settings reach the replay (issue 13)."""
+    from replenishment.config import Settings
+    from replenishment.simulate import ForecastPolicy, forecast_config
+
+    env = {
+        "REPLENISHMENT_SERVICE_TARGET": "fill_rate",
+        "REPLENISHMENT_HOLIDAY_COUNTRY": "DE",
+        "REPLENISHMENT_INTERVAL_WIDTH": "0.9",
+        "REPLENISHMENT_MIN_HISTORY_DAYS": "90",
+        "REPLENISHMENT_POLICY": "continuous",
+    }
+    # the DAG's params pass through Settings.load; its own ones (days...) are ignored there
+    params = {"days": 30, "refit_every": 7, "policy": "periodic", "demand_mode": "lost_sales"}
+    settings = Settings.load(params, env=env)
+    cfg = SimulationConfig.from_settings(settings, start=START, days=30, refit_every=7)
+    fc = forecast_config(cfg, day=7, horizon=20)
+    assert (fc.holiday_country, fc.interval_width, fc.min_history_days) == ("DE", 0.9, 90)
+    assert fc.run_date == START + dt.timedelta(days=7) and fc.horizon_days == 20
+    assert cfg.settings.service_target == "fill_rate"
+    assert cfg.settings.policy == "periodic"  # the DAG param overrides the environment
+    assert cfg.key.startswith("2026-03-02+30d-periodic-")
+
+    # the pipeline policy sizes its safety stock for that service target
+    data = _data(np.zeros((1, 30)), pack_size=1)
+    seen: list[str] = []
+
+    def spy(*args: object, **kwargs: object) -> pd.DataFrame:
+        seen.append(str(kwargs["service_target"]))
+        return compute_orders(*args, **kwargs)  # type: ignore[arg-type]
+
+    policy = ForecastPolicy(data, cfg, [_flat_refit(0, ["S0"], 5.0, 1.0)], baseline=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("replenishment.policy.compute_orders", spy)
+        policy(DayState(0, np.zeros(1), np.zeros(1), np.zeros(1)))
+    assert seen == ["fill_rate"]
+
+    with pytest.raises(TypeError, match="service_target"):
+        SimulationConfig.from_settings(settings, start=START, service_target="cycle")
+
+
+# --------------------------------------------------------------------------- order book, scenarios
+
+
+def test_the_day_state_shows_the_purchase_orders_known_that_day() -> None:
+    real = pd.DataFrame(
+        {
+            "po_id": ["R1", "R2"],
+            "sku_id": ["S0", "S0"],
+            "order_date": pd.to_datetime(["2026-02-20", "2026-02-21"]),
+            "expected_date": pd.to_datetime(["2026-02-27", "2026-02-28"]),
+            "received_date": pd.to_datetime([START + dt.timedelta(days=2), None]),
+            "quantity": [7.0, 4.0],
+            "status": ["received", "cancelled"],
+        }
+    )
+    book = OrderBook(START, ["S0"], [2], real)
+    policy = Scripted({0: [5.0]})
+    lead = np.full((1, 6), 3, dtype=np.int64)  # the supplier takes 3 days, planned 2
+    replay(np.zeros((1, 6)), np.zeros(1), np.zeros((1, 7)), lead, policy, book=book)
+    frames = {k: policy.seen[k].purchase_orders() for k in (0, 2, 3, 4)}
+    assert list(frames[0].columns) == list(PO_COLUMNS)
+    assert frames[0]["po_id"].tolist() == ["R1", "R2"]  # nothing placed before day 0
+    assert frames[2]["status"].tolist() == ["open", "cancelled", "open"]  # R1 arrives today
+    day3 = frames[3].set_index("po_id")
+    assert day3.loc["R1", "status"] == "received"
+    assert day3.loc["R1", "received_date"] == pd.Timestamp(START + dt.timedelta(days=2))
+    placed = day3.drop(index=["R1", "R2"]).iloc[0]
+    assert placed["sku_id"] == "S0" and placed["quantity"] == 5.0
+    assert placed["order_date"] == pd.Timestamp(START)
+    assert placed["expected_date"] == pd.Timestamp(START + dt.timedelta(days=2))  # planned
+    assert placed["status"] == "open" and pd.isna(placed["received_date"])
+    late = frames[4].set_index("po_id").drop(index=["R1", "R2"]).iloc[0]
+    assert late["status"] == "received"
+    assert late["received_date"] == pd.Timestamp(START + dt.timedelta(days=3))
+    assert DayState(0, np.zeros(1), np.zeros(1), np.zeros(1)).purchase_orders().empty
+
+
+def test_supplier_delay_scenario_shifts_every_receipt() -> None:
+    from replenishment.simulate import with_scenarios
+
+    data = _data(np.zeros((1, 10)), lead_time_days=3)
+    cfg = SimulationConfig(start=START, days=10, supplier_delay_days=2)
+    late = with_scenarios(data, cfg)
+    assert (late.lead_times == 5).all() and (data.lead_times == 3).all()
+    assert late.sku["lead_time_days"].tolist() == [3]  # the master data is unchanged
+    trace = replay(
+        late.demand, late.on_hand0, late.scheduled, late.lead_times, Scripted({0: [4.0]})
+    )
+    assert trace.receipts[0].tolist() == [0, 0, 0, 0, 0, 4, 0, 0, 0, 0]
+    assert cfg.key.endswith("-late2")
+    assert with_scenarios(data, SimulationConfig(start=START, days=10)) is data
+
+
+def test_demand_shock_scales_demand_from_its_day() -> None:
+    from replenishment.simulate import parse_demand_shock, with_scenarios
+
+    factor, day = parse_demand_shock("1.5@3")
+    assert (factor, day) == (1.5, 3)
+    with pytest.raises(ValueError, match="FACTOR@DAY"):
+        parse_demand_shock("1.5")
+    history = pd.DataFrame(
+        {
+            "sku_id": ["S0"] * 2,
+            "ds": pd.to_datetime([START + dt.timedelta(days=2), START + dt.timedelta(days=3)]),
+            "y": [2.0, 2.0],
+        }
+    )
+    data = dataclasses.replace(_data(np.full((1, 6), 2.0)), history=history)
+    cfg = SimulationConfig(start=START, days=6, demand_shock_factor=factor, demand_shock_day=day)
+    shocked = with_scenarios(data, cfg)
+    assert shocked.demand[0].tolist() == [2, 2, 2, 3, 3, 3]
+    assert shocked.recorded[0, data.pad + 2] == 5 and shocked.recorded[0, data.pad + 3] == 7.5
+    assert shocked.history["y"].tolist() == [2.0, 3.0]
+    assert data.demand[0].tolist() == [2.0] * 6  # the input is not changed
+    assert cfg.key.endswith("-shock1.5@3")
+    with pytest.raises(ValueError, match="demand_shock_day"):
+        SimulationConfig(start=START, days=6, demand_shock_factor=2.0, demand_shock_day=6)
