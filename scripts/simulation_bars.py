@@ -10,8 +10,13 @@ rows of ``inventory_simulation_summary`` (policy x demand class) of one run::
 Bars (the pipeline policy; ``late`` = suppliers delivering later than the master data):
 
 1. every demand class (smooth, erratic, intermittent, lumpy) within 1.5 percentage points
-   of its target cycle service level (2 pp late), as the mean absolute per-SKU gap
-   ``service_level_abs_gap`` (never the signed mean, where over- and under-shoot cancel);
+   of its target cycle service level (2 pp late): the class's gap ``service_level_gap``
+   (mean achieved minus mean target cycle service level over its SKUs, per review cycle)
+   taken in absolute value, and their mean over the classes printed beside (never a
+   signed mean over classes, where one class's overshoot hides another's shortfall). The
+   mean absolute per-SKU gap ``service_level_abs_gap`` is printed too: with 12 to 26
+   review cycles per SKU in 180 days its binomial noise alone is 3 to 5 pp, so it says
+   how uneven the SKUs are, not whether the policy holds its target;
 2. fill rate over all SKUs >= 98 % (97 % late);
 3. against the ``spreadsheet`` baseline, at equal or better fill rate: at least 15 % less
    average inventory (value at unit cost) or at least 30 % fewer stock-out days.
@@ -59,21 +64,27 @@ def _change(value: float, reference: float) -> float:
 
 
 def class_bars(summary: pd.DataFrame, max_gap_pp: float) -> list[Bar]:
-    """Bar 1, one per demand class: the pipeline's mean absolute per-SKU gap."""
+    """Bar 1, one per demand class: the pipeline's absolute class gap; then their mean."""
     bars = []
+    gaps: list[float] = []
     for demand_class in CLASSES:
-        name = f"{demand_class}: mean |cycle service level - target| <= {max_gap_pp:g} pp"
+        name = f"{demand_class}: |cycle service level - target| <= {max_gap_pp:g} pp"
         row = _row(summary, "pipeline", demand_class)
-        if row is None or pd.isna(row["service_level_abs_gap"]):
+        if row is None or pd.isna(row["service_level_gap"]):
             bars.append(Bar(name, "no SKU of this class with a complete cycle", False))
             continue
-        gap = float(row["service_level_abs_gap"]) * 100
+        gap = abs(float(row["service_level_gap"])) * 100
+        gaps.append(gap)
         value = (
-            f"{gap:.1f} pp (signed mean {float(row['service_level_gap']) * 100:+.1f} pp, "
-            f"CSL {float(row['cycle_service_level']):.1%} vs target "
-            f"{float(row['target_service_level']):.1%}, {int(row['skus_with_cycles'])} SKUs)"
+            f"{gap:.1f} pp (CSL {float(row['cycle_service_level']):.1%} vs target "
+            f"{float(row['target_service_level']):.1%}, {int(row['skus_with_cycles'])} SKUs; "
+            f"mean |per-SKU gap| {float(row['service_level_abs_gap']) * 100:.1f} pp)"
         )
         bars.append(Bar(name, value, gap <= max_gap_pp + 1e-9))
+    if gaps:
+        mean = sum(gaps) / len(gaps)
+        name = f"mean of the absolute class gaps <= {max_gap_pp:g} pp"
+        bars.append(Bar(name, f"{mean:.2f} pp", mean <= max_gap_pp + 1e-9 and len(gaps) == 4))
     return bars
 
 

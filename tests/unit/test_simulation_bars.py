@@ -53,32 +53,37 @@ def _summary(**pipeline_all: float) -> pd.DataFrame:
 
 def test_all_bars_pass_on_a_good_run() -> None:
     result = bars.evaluate(_summary(avg_inventory_value=800.0, stockout_days=90))
-    assert [b.passed for b in result] == [True] * 6
+    assert [b.passed for b in result] == [True] * 7
     assert "-20%" in result[-1].value  # 800 against 1000
 
 
-def test_the_class_bar_is_on_the_absolute_gap_not_the_signed_mean() -> None:
+def test_the_class_bar_is_the_absolute_class_gap_and_classes_never_cancel() -> None:
     summary = _summary(avg_inventory_value=800.0)
-    lumpy = (summary["policy"] == "pipeline") & (summary["demand_class"] == "lumpy")
-    # SKUs 5 pp over and 5 pp under: signed mean 0, absolute gap 5 pp
-    summary.loc[lumpy, ["service_level_gap", "service_level_abs_gap"]] = [0.0, 0.05]
+    pipe = summary["policy"] == "pipeline"
+    lumpy = pipe & (summary["demand_class"] == "lumpy")
+    smooth = pipe & (summary["demand_class"] == "smooth")
+    # lumpy 5 pp under, smooth 5 pp over: a signed mean over classes would say 0
+    summary.loc[lumpy, "service_level_gap"] = -0.05
+    summary.loc[smooth, "service_level_gap"] = 0.05
     result = bars.evaluate(summary)
-    assert [b.passed for b in result[:4]] == [True, True, True, False]
-    assert "5.0 pp" in result[3].value and "+0.0 pp" in result[3].value
+    assert [b.passed for b in result[:5]] == [False, True, True, False, False]
+    assert result[3].value.startswith("5.0 pp") and "mean |per-SKU gap| 1.0 pp" in result[3].value
+    assert result[4].value == "2.50 pp"  # (5 + 0 + 0 + 5) / 4
     # 1.8 pp fails on time (1.5 pp) and passes late (2 pp)
-    summary.loc[lumpy, "service_level_abs_gap"] = 0.018
+    summary.loc[lumpy | smooth, "service_level_gap"] = -0.018
     assert not bars.evaluate(summary, "on_time")[3].passed
     assert bars.evaluate(summary, "late")[3].passed
+    assert bars.evaluate(summary, "late")[4].passed
 
 
 def test_fill_rate_and_baseline_bars() -> None:
     low_fill = bars.evaluate(_summary(fill_rate=0.975, avg_inventory_value=500.0))
-    assert not low_fill[4].passed  # < 98 %
-    assert not low_fill[5].passed  # less stock, but worse fill than the spreadsheet
-    assert bars.evaluate(_summary(fill_rate=0.975), "late")[4].passed  # >= 97 % late
+    assert not low_fill[5].passed  # < 98 %
+    assert not low_fill[6].passed  # less stock, but worse fill than the spreadsheet
+    assert bars.evaluate(_summary(fill_rate=0.975), "late")[5].passed  # >= 97 % late
     # neither 15 % less inventory (-10 %) nor 30 % fewer stock-out days (-20 %)
-    assert not bars.evaluate(_summary(avg_inventory_value=900.0, stockout_days=80))[5].passed
-    assert bars.evaluate(_summary(avg_inventory_value=1200.0, stockout_days=70))[5].passed
+    assert not bars.evaluate(_summary(avg_inventory_value=900.0, stockout_days=80))[6].passed
+    assert bars.evaluate(_summary(avg_inventory_value=1200.0, stockout_days=70))[6].passed
 
 
 def test_a_missing_class_fails_its_bar() -> None:
@@ -86,6 +91,7 @@ def test_a_missing_class_fails_its_bar() -> None:
     summary = summary[summary["demand_class"] != "erratic"]
     result = bars.evaluate(summary)
     assert not result[1].passed and "no SKU" in result[1].value
+    assert not result[4].passed  # the mean needs all four classes
 
 
 def test_main_reads_a_csv_and_infers_the_late_scenario(
