@@ -121,12 +121,13 @@ def test_currency_setting(monkeypatch, currency):
 
 
 def test_the_phrases_read_are_the_ones_policy_writes():
-    """order_file reads two phrases of policy's reason text: a reword there must show here."""
+    """order_file reads two phrases of the reason text (order_reasons): a reword there must
+    show here."""
     from pathlib import Path
 
-    from replenishment import policy
+    from replenishment import order_reasons
     from replenishment.order_file import LEAD_STD_UNKNOWN
 
-    source = Path(policy.__file__).read_text(encoding="utf-8")
+    source = Path(order_reasons.__file__).read_text(encoding="utf-8")
     assert LEAD_STD_UNKNOWN in source
     assert 'f"pack rounding +{' in source
