@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -300,17 +301,22 @@ def test_demand_outliers_lists_the_unit_change_for_the_forecast(medium: Path) ->
 
 
 def _same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
-    def norm(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
-        for c in out.columns:
-            numeric = pd.to_numeric(out[c], errors="coerce")
-            if numeric.notna().all() and not out[c].map(type).eq(str).all():
-                out[c] = numeric.astype(float).round(6)
-            else:
-                out[c] = out[c].astype(str).str.slice(0, 19)
-        return out.reset_index(drop=True)
+    """Equal rows, whatever each driver returns: text or datetime, Decimal or float."""
 
-    pd.testing.assert_frame_equal(norm(left), norm(right), check_dtype=False)
+    def value(v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+            return round(float(v), 6)
+        return str(v)
+
+    def norm(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+        return [tuple(value(v) for v in row) for row in frame.itertuples(index=False)]
+
+    assert list(left.columns) == list(right.columns)
+    assert norm(left) == norm(right)
 
 
 @pytest.mark.postgres
