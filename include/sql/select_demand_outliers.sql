@@ -3,8 +3,9 @@
 -- the lines that are not cancelled, per SKU and UTC date of order_ts, over the
 -- window [:history_start, :run_date). The SKU's history is its selling days in that
 -- window (days without sales are not counted, so intermittent SKUs are judged on
--- their usual order sizes). The cap is
---     median + :mad_k x 1.4826 x MAD, and at least :min_multiple x median,
+-- their usual order sizes). The cap is the largest of
+--     median + :mad_k x 1.4826 x MAD, :min_multiple x median, median + :min_excess
+-- (the last keeps slow sellers, whose median is 1 or 2 units, from being judged on noise),
 -- and a day above it is returned when it falls in [:recent_start, :run_date) and the
 -- SKU has at least :min_days selling days. value, cap, median and mad are in units.
 WITH daily AS (
@@ -40,21 +41,36 @@ deviation AS (
     FROM ranked AS r
     JOIN med AS d ON d.sku_id = r.sku_id
 ),
-caps AS (
-    SELECT
-        d.sku_id,
-        d.median,
-        AVG(v.dev) AS mad,
-        d.n,
-        CASE
-            WHEN d.median + :mad_k * 1.4826 * AVG(v.dev) > :min_multiple * d.median
-                THEN d.median + :mad_k * 1.4826 * AVG(v.dev)
-            ELSE :min_multiple * d.median
-        END AS cap
+spread AS (
+    SELECT d.sku_id, d.median, AVG(v.dev) AS mad, d.n
     FROM med AS d
     JOIN deviation AS v ON v.sku_id = d.sku_id
     WHERE v.rn IN ((v.n + 1) / 2, (v.n + 2) / 2)
     GROUP BY d.sku_id, d.median, d.n
+),
+bounds AS (
+    SELECT
+        sku_id,
+        median,
+        mad,
+        n,
+        median + :mad_k * 1.4826 * mad AS by_mad,
+        :min_multiple * median AS by_multiple,
+        median + :min_excess AS by_excess
+    FROM spread
+),
+caps AS (
+    SELECT
+        sku_id,
+        median,
+        mad,
+        n,
+        CASE
+            WHEN by_mad >= by_multiple AND by_mad >= by_excess THEN by_mad
+            WHEN by_multiple >= by_excess THEN by_multiple
+            ELSE by_excess
+        END AS cap
+    FROM bounds
 )
 SELECT x.sku_id, x.day, x.units AS value, c.cap, c.median, c.mad
 FROM daily AS x
