@@ -162,9 +162,10 @@ def suite_query(name: str, table: str, params: Mapping[str, Any]) -> str:
     """The query of SQL check ``name`` for a GX suite on ``table``: literals in, ``{batch}`` for
     ``table``. The query must join (GX then leaves the batch's alias to the query)."""
     sql = render_literals(check_sql(name), params, source=name)
-    sql = re.sub(rf"\b(FROM|JOIN)\s+{re.escape(table)}\b", r"\1 {batch}", sql, flags=re.I)
+    own_table = re.compile(r"\b(from|join)\s+" + re.escape(table) + r"\b", re.IGNORECASE)
+    sql = own_table.sub(r"\1 {batch}", sql)
     if "{batch}" not in sql or not _JOIN.search(sql):
-        raise ValueError(f"{name}: a suite on {table} needs FROM/JOIN {table} and a JOIN")
+        raise ValueError(f"{name}: a suite on {table} must read {table} and join another table")
     return sql
 
 
