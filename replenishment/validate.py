@@ -7,20 +7,21 @@ all SKUs). The checks run inside the database: one Great Expectations SQL data
 source on the warehouse URL, one query asset (history tables) or table asset
 (``sku_master``, ``promotions``) per table, so no table is pulled into pandas.
 
-The suites are data, one JSON file per table in ``include/expectations``. Each
-expectation carries GX's own ``severity``:
+The suites are data, one JSON file per table in ``include/expectations``
+(:mod:`replenishment.validate_suites`); the checks GX cannot express (volume
+against history, duplicated loads, per-SKU outliers, master data against
+receipts) are SQL files of ``include/sql`` that the suites call
+(:mod:`replenishment.validate_sql`). Each expectation carries GX's own ``severity``:
 
 - ``critical``: the run must stop (the DAG task fails with :class:`DataQualityError`);
 - ``warning``: reported in ``data_quality_results`` and the Data Docs, the run goes on.
 
-A suite's ``meta.as_of_query`` selects the batch; ``{{ run_date }}`` (D) and
-``{{ day_before }}`` (D - 1) in it and in ``unexpected_rows_query`` texts are
-replaced by ISO date literals. A GX query asset cannot take bind parameters, so
-the literal is rendered here, always from a ``datetime.date`` (never from a
-user-supplied string), which makes it safe to inline.
+``demand_outliers`` lists the SKU-days the outlier rule flags, with the cap the
+forecast may clip them to. ``validate_outputs`` checks the forecast and the order
+recommendations with pandas before they are written
+(:mod:`replenishment.validate_outputs`).
 
-``validate_outputs`` checks the forecast and the order recommendations with
-pandas before they are written.
+This module is the public interface: every name other code imports lives here.
 """
 
 from __future__ import annotations
@@ -28,325 +29,75 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import os
-import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from replenishment.config import INCLUDE_DIR
+from replenishment.validate_outputs import OUTPUTS_SUITE, validate_outputs
+from replenishment.validate_results import (
+    CRITICAL,
+    MAX_EXAMPLES,
+    RESULT_COLUMNS,
+    WARNING,
+    DataQualityError,
+    Failure,
+    SuiteResult,
+    ValidationReport,
+    failure_message,
+    fmt_row,
+    rows_text,
+)
+from replenishment.validate_sql import run_check, run_date_params
+from replenishment.validate_suites import (
+    COLUMNS_EXPECTATION,
+    EXPECTATIONS_DIR,
+    SOURCE_SUITES,
+    UNEXPECTED_ROWS,
+    SuiteSpec,
+    columns_used,
+    expectation_column,
+    load_suite,
+    mentions,
+)
 
 if TYPE_CHECKING:
-    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.data_context.data_context.abstract_data_context import (
+        AbstractDataContext,
+    )
+
+__all__ = [
+    "CRITICAL",
+    "EXPECTATIONS_DIR",
+    "MAX_EXAMPLES",
+    "OUTLIER_COLUMNS",
+    "OUTPUTS_SUITE",
+    "RESULT_COLUMNS",
+    "SOURCE_SUITES",
+    "WARNING",
+    "DataQualityError",
+    "Failure",
+    "SuiteResult",
+    "SuiteSpec",
+    "ValidationReport",
+    "demand_outliers",
+    "load_suite",
+    "validate_outputs",
+    "validate_sources",
+]
 
 log = logging.getLogger(__name__)
 
-EXPECTATIONS_DIR = INCLUDE_DIR / "expectations"
-#: Source suites in the order they are validated (the SKU master first: others refer to it).
-SOURCE_SUITES: tuple[str, ...] = (
-    "sku_master",
-    "order_lines",
-    "promotions",
-    "inventory_snapshots",
-    "purchase_orders",
-)
-OUTPUTS_SUITE = "outputs"
-CRITICAL = "critical"
-WARNING = "warning"
-#: Example rows named in a failure message.
-MAX_EXAMPLES = 5
-#: Columns of the ``data_quality_results`` reporting table, in order.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "run_date",
-    "suite",
-    "success",
-    "evaluated_expectations",
-    "failed_expectations",
-    "failed_critical",
-    "failed_warning",
-    "failures",
-    "data_docs_path",
-)
-
-_COLUMNS_EXPECTATION = "expect_table_columns_to_match_set"
-_UNEXPECTED_ROWS = "unexpected_rows_expectation"
-_TEMPLATE = re.compile(r"\{\{\s*(run_date|day_before)\s*\}\}")
 _DATA_DOCS_SITE = "replenishment"
 
 
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed check.
-
-    ``message`` is a single line naming the table, the column, the expectation,
-    the rule, the number of bad rows and up to five example rows (by key).
-    """
-
-    suite: str
-    expectation: str
-    column: str | None
-    severity: str  # "critical" | "warning"
-    unexpected_count: int | None
-    examples: tuple[str, ...]
-    message: str
-
-    @property
-    def line(self) -> str:
-        """``message`` prefixed with the severity, as written to ``data_quality_results``."""
-        return f"[{self.severity}] {self.message}"
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """The outcome of one suite: ``success`` is True only when no expectation failed,
-    warnings included (Great Expectations' meaning); see ``failed_critical``."""
-
-    suite: str
-    success: bool
-    evaluated: int
-    failures: tuple[Failure, ...] = ()
-
-    @property
-    def failed_critical(self) -> list[Failure]:
-        return [f for f in self.failures if f.severity == CRITICAL]
-
-    @property
-    def failed_warning(self) -> list[Failure]:
-        return [f for f in self.failures if f.severity != CRITICAL]
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """All suite results of one run date, and where their Data Docs are."""
-
-    run_date: dt.date
-    results: tuple[SuiteResult, ...]
-    data_docs_path: str | None = None
-
-    @property
-    def critical_failures(self) -> list[Failure]:
-        return [f for r in self.results for f in r.failed_critical]
-
-    @property
-    def warnings(self) -> list[Failure]:
-        return [f for r in self.results for f in r.failed_warning]
-
-    @property
-    def ok(self) -> bool:
-        """True when no critical expectation failed (warnings allowed)."""
-        return not self.critical_failures
-
-    def suite(self, name: str) -> SuiteResult:
-        """The result of suite ``name`` (KeyError if it was not run)."""
-        for result in self.results:
-            if result.suite == name:
-                return result
-        raise KeyError(name)
-
-    def with_result(self, result: SuiteResult) -> ValidationReport:
-        """A copy with ``result`` added, replacing a result of the same suite."""
-        kept = tuple(r for r in self.results if r.suite != result.suite)
-        return replace(self, results=(*kept, result))
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per suite, in the columns of ``data_quality_results``."""
-        rows = [
-            {
-                "run_date": self.run_date,
-                "suite": r.suite,
-                "success": int(r.success),
-                "evaluated_expectations": r.evaluated,
-                "failed_expectations": len(r.failures),
-                "failed_critical": len(r.failed_critical),
-                "failed_warning": len(r.failed_warning),
-                "failures": "\n".join(f.line for f in r.failures) or None,
-                "data_docs_path": self.data_docs_path,
-            }
-            for r in self.results
-        ]
-        return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-
-    def message(self) -> str:
-        """A multi-line summary for the task log and the exception of a failed run."""
-        critical, warnings = self.critical_failures, self.warnings
-        evaluated = sum(r.evaluated for r in self.results)
-        lines = [
-            f"Data quality for run date {self.run_date.isoformat()}: "
-            f"{len(critical)} critical failure(s), {len(warnings)} warning(s) "
-            f"in {len(self.results)} suite(s), {evaluated} expectations evaluated"
-        ]
-        if critical:
-            lines.append("Critical (the run stops):")
-            lines.extend(f"  - {f.message}" for f in critical)
-        if warnings:
-            lines.append("Warnings:")
-            lines.extend(f"  - {f.message}" for f in warnings)
-        if self.data_docs_path:
-            lines.append(f"Data Docs: {self.data_docs_path}")
-        return "\n".join(lines)
-
-    def raise_for_critical(self) -> None:
-        """Raise :class:`DataQualityError` when any critical expectation failed."""
-        if not self.ok:
-            raise DataQualityError(self)
-
-
-class DataQualityError(Exception):
-    """A critical data quality failure; ``report`` holds the whole :class:`ValidationReport`."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.message())
-        self.report = report
-
-
-# --------------------------------------------------------------------------- suites
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    """A suite file of ``include/expectations`` with its run date templates rendered."""
-
-    name: str
-    table: str
-    key_columns: tuple[str, ...]
-    required_columns: tuple[str, ...]
-    as_of_query: str | None
-    notes: str | None
-    expectations: tuple[dict[str, Any], ...] = field(repr=False)
-
-
-def _read_suite_file(name: str) -> str:
-    path = EXPECTATIONS_DIR / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"expectation suite {path} not found")
-    return path.read_text()
-
-
-def _render(value: Any, run_date: dt.date) -> Any:
-    """Replace the run date templates in every string of ``value``.
-
-    Only ISO dates formatted here from a ``datetime.date`` are ever inlined.
-    """
-    if isinstance(value, str):
-        dates = {"run_date": run_date, "day_before": run_date - dt.timedelta(days=1)}
-        return _TEMPLATE.sub(lambda m: dates[m.group(1)].isoformat(), value)
-    if isinstance(value, list):
-        return [_render(v, run_date) for v in value]
-    if isinstance(value, dict):
-        return {k: _render(v, run_date) for k, v in value.items()}
-    return value
-
-
-def load_suite(name: str, run_date: dt.date) -> SuiteSpec:
-    """The suite ``include/expectations/<name>.json`` for run date ``run_date``."""
-    raw = json.loads(_read_suite_file(name))
-    meta = raw.get("meta") or {}
-    expectations = tuple(_render(e, run_date) for e in raw["expectations"])
-    required: tuple[str, ...] = ()
-    for exp in expectations:
-        if exp["type"] == _COLUMNS_EXPECTATION:
-            required = tuple(exp["kwargs"]["column_set"])
-        severity = exp.get("severity", CRITICAL)
-        if severity not in (CRITICAL, WARNING):
-            raise ValueError(f"suite {name}: severity {severity!r} is not critical or warning")
-    as_of = meta.get("as_of_query")
-    return SuiteSpec(
-        name=raw["name"],
-        table=meta.get("table", raw["name"]),
-        key_columns=tuple(meta.get("key_columns", ())),
-        required_columns=required,
-        as_of_query=_render(as_of, run_date) if as_of else None,
-        notes=raw.get("notes"),
-        expectations=expectations,
-    )
-
-
-def _columns_used(expectation: Mapping[str, Any]) -> set[str]:
-    kwargs = expectation["kwargs"]
-    used = {kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs}
-    used.update(kwargs.get("column_list", ()))
-    if "column" in (expectation.get("meta") or {}):
-        used.add(expectation["meta"]["column"])
-    return used
-
-
-def _mentions(sql: str, name: str) -> bool:
-    return re.search(rf"\b{re.escape(name)}\b", sql, flags=re.IGNORECASE) is not None
-
-
-def _expectation_column(config: Any) -> str | None:
-    kwargs = config.kwargs
-    if kwargs.get("column"):
-        return str(kwargs["column"])
-    if (config.meta or {}).get("column"):
-        return str(config.meta["column"])
-    if kwargs.get("column_A"):
-        return f"{kwargs['column_A']},{kwargs['column_B']}"
-    if kwargs.get("column_list"):
-        return ",".join(kwargs["column_list"])
-    return None
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:g}"
-    if isinstance(value, (dt.datetime, pd.Timestamp)):
-        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _fmt_row(row: Mapping[str, Any] | Any) -> str:
-    if isinstance(row, Mapping):
-        return " ".join(f"{k}={_fmt(v)}" for k, v in row.items())
-    if isinstance(row, (list, tuple)):
-        return "(" + ", ".join(_fmt(v) for v in row) + ")"
-    return _fmt(row)
-
-
-def _rows_text(count: int | None) -> str:
-    if count is None:
-        return "failed"
-    return f"{count} row" if count == 1 else f"{count} rows"
-
-
-def _failure_message(
-    table: str,
-    column: str | None,
-    expectation: str,
-    description: str | None,
-    detail: str,
-    examples: Sequence[str] = (),
-) -> str:
-    if column is None:
-        where = table
-    elif "," in column:
-        where = f"{table}({column})"
-    else:
-        where = f"{table}.{column}"
-    rule = f' "{description}"' if description else ""
-    text = f"{where} {expectation}{rule}: {detail}"
-    if examples:
-        text += " (" + ", ".join(examples) + ")"
-    return text
+# --------------------------------------------------------------------------- sources
 
 
 def _exception_text(exception_info: Any) -> str | None:
@@ -450,15 +201,15 @@ def _plan_suite(spec: SuiteSpec, tables: Mapping[str, set[str] | None]) -> _Plan
     run: list[dict[str, Any]] = []
     skipped: dict[str, int] = {c: 0 for c in missing}
     for exp in spec.expectations:
-        if exp["type"] == _COLUMNS_EXPECTATION and missing:
+        if exp["type"] == COLUMNS_EXPECTATION and missing:
             continue  # reported below, one failure per missing column
         sql = str(exp["kwargs"].get("unexpected_rows_query", ""))
-        uses = {c for c in missing if c in _columns_used(exp) or (sql and _mentions(sql, c))}
+        uses = {c for c in missing if c in columns_used(exp) or (sql and mentions(sql, c))}
         if uses:
             for c in uses:
                 skipped[c] += 1
             continue
-        if sql and any(_mentions(sql, t) for t in missing_tables):
+        if sql and any(mentions(sql, t) for t in missing_tables):
             log.info("%s: skipping %s, it reads a missing table", spec.name, exp["type"])
             continue
         run.append(exp)
@@ -466,7 +217,7 @@ def _plan_suite(spec: SuiteSpec, tables: Mapping[str, set[str] | None]) -> _Plan
     failures = [
         Failure(
             suite=spec.name,
-            expectation=_COLUMNS_EXPECTATION,
+            expectation=COLUMNS_EXPECTATION,
             column=c,
             severity=CRITICAL,
             unexpected_count=None,
@@ -476,7 +227,7 @@ def _plan_suite(spec: SuiteSpec, tables: Mapping[str, set[str] | None]) -> _Plan
         )
         for c in missing
     ]
-    if spec.as_of_query and any(_mentions(spec.as_of_query, c) for c in missing):
+    if spec.as_of_query and any(mentions(spec.as_of_query, c) for c in missing):
         return _Plan(spec, failures, [], 1)
     return _Plan(spec, failures, run, 1 if missing else 0)
 
@@ -495,7 +246,7 @@ def _example_rows(engine: Engine, spec: SuiteSpec, query: str) -> tuple[str, ...
     except sa.exc.SQLAlchemyError as exc:
         log.debug("%s: could not fetch example rows: %s", spec.name, exc)
         return ()
-    return tuple(_fmt_row(dict(r)) for r in rows)
+    return tuple(fmt_row(dict(r)) for r in rows)
 
 
 def _failures_from_result(
@@ -507,17 +258,17 @@ def _failures_from_result(
             continue
         config = result.expectation_config
         severity = getattr(config.severity, "value", str(config.severity))
-        column = _expectation_column(config)
+        column = expectation_column(config)
         details = result.result or {}
         error = _exception_text(result.exception_info)
         count: int | None = None
         examples: tuple[str, ...] = ()
         if error is not None:
             detail = f"could not be evaluated: {error}"
-        elif config.type == _UNEXPECTED_ROWS:
+        elif config.type == UNEXPECTED_ROWS:
             count = int(details.get("observed_value") or 0)
             examples = _example_rows(engine, spec, config.kwargs["unexpected_rows_query"])
-            detail = _rows_text(count)
+            detail = rows_text(count)
         elif config.type.startswith("expect_table_row_count"):
             count = None
             observed = details.get("observed_value")
@@ -526,10 +277,10 @@ def _failures_from_result(
             count = int(details["unexpected_count"] or 0)
             index_rows = details.get("partial_unexpected_index_list") or []
             values = details.get("partial_unexpected_list") or []
-            examples = tuple(_fmt_row(r) for r in (index_rows or values)[:MAX_EXAMPLES])
-            detail = _rows_text(count)
+            examples = tuple(fmt_row(r) for r in (index_rows or values)[:MAX_EXAMPLES])
+            detail = rows_text(count)
         else:
-            detail = f"observed {_fmt_row(details.get('observed_value'))}"
+            detail = f"observed {fmt_row(details.get('observed_value'))}"
         failures.append(
             Failure(
                 suite=spec.name,
@@ -538,7 +289,7 @@ def _failures_from_result(
                 severity=severity,
                 unexpected_count=count,
                 examples=examples,
-                message=_failure_message(
+                message=failure_message(
                     spec.table, column, config.type, config.description, detail, examples
                 ),
             )
@@ -641,6 +392,8 @@ def validate_sources(
     engine: Engine,
     run_date: dt.date,
     data_docs_dir: str | None = None,
+    holiday_country: str = "US",
+    suites: Sequence[str] = SOURCE_SUITES,
 ) -> ValidationReport:
     """Validate the five source tables as known for run date ``run_date`` (D).
 
@@ -651,6 +404,9 @@ def validate_sources(
     Docs (HTML) are built into ``<data_docs_dir>/<D ISO>/`` and the path of their
     ``index.html`` is returned in ``report.data_docs_path``.
 
+    holiday_country (ISO code) names the public holidays the volume rules skip; suites
+    (default all five, in order) picks the suites to run.
+
     The caller decides what to do: ``report.raise_for_critical()`` stops the run.
     """
     if isinstance(run_date, dt.datetime):
@@ -658,7 +414,7 @@ def validate_sources(
     if not isinstance(run_date, dt.date):
         raise TypeError(f"run_date must be a datetime.date, got {type(run_date).__name__}")
     _quiet_gx()
-    specs = [load_suite(name, run_date) for name in SOURCE_SUITES]
+    specs = [load_suite(name, run_date, holiday_country) for name in suites]
     tables = _table_columns(engine, [s.table for s in specs])
     plans = [_plan_suite(s, tables) for s in specs]
 
@@ -708,197 +464,44 @@ def validate_sources(
     return report
 
 
-# --------------------------------------------------------------------------- outputs
+# --------------------------------------------------------------------------- outliers
+
+#: Columns of :func:`demand_outliers`.
+OUTLIER_COLUMNS: tuple[str, ...] = ("sku_id", "date", "value", "cap", "median", "mad")
+_OUTLIER_SQL = "select_demand_outliers.sql"
 
 
-class _Checks:
-    """Collects the pandas output checks into a SuiteResult."""
-
-    def __init__(self, suite: str) -> None:
-        self.suite = suite
-        self.evaluated = 0
-        self.failures: list[Failure] = []
-
-    def check(
-        self,
-        table: str,
-        column: str | None,
-        name: str,
-        rule: str,
-        bad: pd.DataFrame,
-        example_columns: Sequence[str],
-        severity: str = CRITICAL,
-    ) -> None:
-        self.evaluated += 1
-        if bad.empty:
-            return
-        cols = [c for c in example_columns if c in bad.columns]
-        examples = tuple(
-            _fmt_row(dict(zip(cols, rec, strict=True)))
-            for rec in bad[cols].head(MAX_EXAMPLES).itertuples(index=False, name=None)
-        )
-        message = _failure_message(table, column, name, rule, _rows_text(len(bad)), examples)
-        self.failures.append(
-            Failure(self.suite, name, column, severity, len(bad), examples, message)
-        )
-
-    def missing(self, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> bool:
-        """Report missing columns; True when all are present."""
-        self.evaluated += 1
-        absent = [c for c in columns if c not in frame.columns]
-        for c in absent:
-            self.failures.append(
-                Failure(
-                    self.suite,
-                    "expect_table_columns_to_match_set",
-                    c,
-                    CRITICAL,
-                    None,
-                    (),
-                    f"{table}: column {c} missing",
-                )
-            )
-        return not absent
-
-    def result(self) -> SuiteResult:
-        return SuiteResult(self.suite, not self.failures, self.evaluated, tuple(self.failures))
+def _outlier_params(suite: str = "order_lines") -> dict[str, Any]:
+    """The ``meta.params`` of the suite's outlier expectation (the gate and the list agree)."""
+    raw = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text())
+    for exp in raw["expectations"]:
+        meta = exp.get("meta") or {}
+        if meta.get("sql_file") == _OUTLIER_SQL:
+            return dict(meta.get("params") or {})
+    raise ValueError(f"suite {suite} has no expectation on {_OUTLIER_SQL}")
 
 
-def _numeric(series: pd.Series) -> pd.Series:
-    return pd.to_numeric(series, errors="coerce").astype("float64")
+def demand_outliers(engine: Engine, run_date: dt.date, holiday_country: str = "US") -> pd.DataFrame:
+    """SKU-days of the history the forecast learns from whose demand is an outlier.
 
-
-def validate_outputs(
-    forecast: pd.DataFrame,
-    orders: pd.DataFrame,
-    active_sku_ids: Sequence[str],
-    run_date: dt.date,
-    horizon_days: int,
-) -> SuiteResult:
-    """Check the forecast and the order recommendations before they are written (suite "outputs").
-
-    forecast: one row per (sku_id, forecast_date) with yhat, yhat_lower, yhat_upper
-    (units/day). orders: one row per SKU with order_qty, pack_size, moq (units).
-    All checks are critical: yhat finite and >= 0; yhat_lower <= yhat <= yhat_upper;
-    every active SKU forecast for exactly the days D .. D+horizon_days-1; one order
-    row per active SKU; order_qty finite, >= 0, a multiple of pack_size and either 0
-    or >= moq.
+    One row per SKU-day (``OUTLIER_COLUMNS``): sku_id, date (``datetime.date``), value
+    (units of lines not cancelled that day), cap (the SKU's robust ceiling, units/day:
+    median + k x 1.4826 x MAD of its selling days, at least ``min_multiple`` x median),
+    median and mad of those days. The rule and its parameters are those of the
+    ``order_lines`` suite's warning (``select_demand_outliers.sql``), over the whole
+    measured window (``history_days`` before D) instead of the recent days the gate
+    names. The forecast may clip ``value`` to ``cap`` or drop the day.
     """
-    if isinstance(run_date, dt.datetime):
-        run_date = run_date.date()
-    checks = _Checks(OUTPUTS_SUITE)
-    active = pd.Index(pd.unique(pd.Series(list(active_sku_ids), dtype="object").astype(str)))
-
-    fc_cols = ["sku_id", "forecast_date", "yhat", "yhat_lower", "yhat_upper"]
-    if checks.missing("demand_forecast", forecast, fc_cols):
-        fc = forecast[fc_cols].copy()
-        fc["sku_id"] = fc["sku_id"].astype(str)
-        for c in ("yhat", "yhat_lower", "yhat_upper"):
-            fc[c] = _numeric(fc[c])
-        keys = ["sku_id", "forecast_date"]
-        yhat = fc["yhat"].to_numpy()
-        checks.check(
-            "demand_forecast",
-            "yhat",
-            "yhat_finite_non_negative",
-            "yhat finite and >= 0",
-            fc[~(np.isfinite(yhat) & (yhat >= 0))],
-            [*keys, "yhat"],
-        )
-        lo, hi = fc["yhat_lower"].to_numpy(), fc["yhat_upper"].to_numpy()
-        inside = (lo <= yhat) & (yhat <= hi)
-        checks.check(
-            "demand_forecast",
-            "yhat",
-            "interval_contains_yhat",
-            "yhat_lower <= yhat <= yhat_upper",
-            fc[~inside],
-            [*keys, "yhat_lower", "yhat", "yhat_upper"],
-        )
-        dates = pd.to_datetime(fc["forecast_date"], errors="coerce").dt.normalize()
-        expected = pd.date_range(pd.Timestamp(run_date), periods=horizon_days, freq="D")
-        fc["_date"] = dates
-        in_horizon = dates.isin(expected)
-        checks.check(
-            "demand_forecast",
-            "forecast_date",
-            "forecast_date_in_horizon",
-            f"forecast_date in {expected[0].date()} .. {expected[-1].date()}",
-            fc[~in_horizon],
-            keys,
-        )
-        per_sku = (
-            fc[in_horizon]
-            .groupby("sku_id")
-            .agg(rows=("_date", "size"), days=("_date", "nunique"))
-            .reindex(active, fill_value=0)
-        )
-        per_sku.index.name = "sku_id"
-        bad_days = per_sku[(per_sku["rows"] != horizon_days) | (per_sku["days"] != horizon_days)]
-        checks.check(
-            "demand_forecast",
-            "sku_id",
-            "forecast_days_per_active_sku",
-            f"every active SKU has exactly {horizon_days} forecast days",
-            bad_days.reset_index(),
-            ["sku_id", "rows", "days"],
-        )
-
-    od_cols = ["sku_id", "order_qty", "pack_size", "moq"]
-    if checks.missing("replenishment_orders", orders, od_cols):
-        od = orders[od_cols].copy()
-        od["sku_id"] = od["sku_id"].astype(str)
-        for c in ("order_qty", "pack_size", "moq"):
-            od[c] = _numeric(od[c])
-        counts = od.groupby("sku_id").size().reindex(active, fill_value=0)
-        counts.index.name = "sku_id"
-        bad_counts = counts[counts != 1].rename("rows").reset_index()
-        checks.check(
-            "replenishment_orders",
-            "sku_id",
-            "one_order_row_per_active_sku",
-            "exactly one order row per active SKU",
-            bad_counts,
-            ["sku_id", "rows"],
-        )
-        qty = od["order_qty"].to_numpy()
-        pack = od["pack_size"].to_numpy()
-        moq = od["moq"].to_numpy()
-        show = ["sku_id", "order_qty", "pack_size", "moq"]
-        checks.check(
-            "replenishment_orders",
-            "order_qty",
-            "order_qty_finite_non_negative",
-            "order_qty finite and >= 0",
-            od[~(np.isfinite(qty) & (qty >= 0))],
-            show,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            packs = qty / pack
-            multiple = np.isfinite(packs) & (pack >= 1) & (np.abs(packs - np.round(packs)) < 1e-6)
-        checks.check(
-            "replenishment_orders",
-            "order_qty",
-            "order_qty_multiple_of_pack_size",
-            "order_qty a multiple of pack_size (pack_size >= 1)",
-            od[~multiple],
-            show,
-        )
-        moq_ok = (qty == 0) | (qty >= np.nan_to_num(moq, nan=np.inf) - 1e-9)
-        checks.check(
-            "replenishment_orders",
-            "order_qty",
-            "order_qty_zero_or_at_least_moq",
-            "order_qty is 0 or >= moq",
-            od[~moq_ok],
-            show,
-        )
-
-    result = checks.result()
-    log.info(
-        "outputs: %d checks, %d critical and %d warning failure(s)",
-        result.evaluated,
-        len(result.failed_critical),
-        len(result.failed_warning),
-    )
-    return result
+    params = _outlier_params()
+    params["recent_days"] = int(params.get("history_days", 182))
+    values = run_date_params(run_date, holiday_country, params)
+    frame = run_check(engine, _OUTLIER_SQL, values)
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in OUTLIER_COLUMNS})
+    frame = frame.rename(columns={"day": "date"})[list(OUTLIER_COLUMNS)]
+    frame["sku_id"] = frame["sku_id"].astype(str)
+    frame["date"] = pd.to_datetime(frame["date"].astype(str)).dt.date
+    for c in ("value", "cap", "median", "mad"):
+        frame[c] = pd.to_numeric(frame[c]).astype("float64")
+    log.info("demand outliers before %s: %d SKU-day(s)", run_date.isoformat(), len(frame))
+    return frame.sort_values(["sku_id", "date"]).reset_index(drop=True)

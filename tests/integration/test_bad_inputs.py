@@ -55,6 +55,13 @@ FIRST_RECEIVED_PO = (
     "po_id = (SELECT MIN(po_id) FROM purchase_orders"
     f" WHERE status = 'received' AND order_date < '{D}')"
 )
+LAST_DAY = f"order_ts >= '{DAY_BEFORE}' AND order_ts < '{D}'"
+#: The SKU selling the most units on the last day.
+TOP_SKU = (
+    f"(SELECT sku_id FROM order_lines WHERE {LAST_DAY} AND status <> 'cancelled'"
+    " GROUP BY sku_id ORDER BY SUM(quantity) DESC, sku_id LIMIT 1)"
+)
+FIRST_ACTIVE_SKU = "sku_id = (SELECT MIN(sku_id) FROM sku_master WHERE active)"
 LAST_SNAPSHOT = (
     f"{FIRST_SKU} AND snapshot_date = "
     f"(SELECT MAX(snapshot_date) FROM inventory_snapshots WHERE snapshot_date < '{D}')"
@@ -231,6 +238,25 @@ CRITICAL = [
         ("purchase_orders.status", "status in (open, received, cancelled)"),
     ),
     Bad(
+        "order_lines-last-day-loaded-twice",
+        "INSERT INTO order_lines SELECT 'RE-' || order_id, line_no, sku_id, order_ts, quantity,"
+        f" unit_price, status FROM order_lines WHERE {LAST_DAY}",
+        "order_lines",
+        ("order_lines.order_ts", "repeated load", f"day={DAY_BEFORE}", "first_order_id=RE-"),
+    ),
+    Bad(
+        "order_lines-last-day-cut-at-noon",
+        f"DELETE FROM order_lines WHERE order_ts >= '{DAY_BEFORE} 12:00:00' AND order_ts < '{D}'",
+        "order_lines",
+        ("order_lines.order_ts", "volume:", "scope=(all) measure=lines", "median="),
+    ),
+    Bad(
+        "sku_master-active-unit_cost-0",
+        f"UPDATE sku_master SET unit_cost = 0 WHERE {FIRST_ACTIVE_SKU}",
+        "sku_master",
+        ("sku_master.unit_cost", "an active SKU has unit_cost > 0", "1 row", "unit_cost=0"),
+    ),
+    Bad(
         "inventory_snapshots-unknown-sku",
         "INSERT INTO inventory_snapshots (sku_id, snapshot_date, on_hand) "
         f"VALUES ('SKU-NOT-IN-MASTER', '{DAY_BEFORE}', 10)",
@@ -285,6 +311,34 @@ WARNINGS = [
         f" WHERE status = 'received' AND order_date < '{D}')",
         "purchase_orders",
         ("purchase_orders(expected_date,order_date)", "expected_date >= order_date"),
+    ),
+    Bad(
+        "order_lines-unit-change-one-sku",
+        f"UPDATE order_lines SET quantity = quantity * 24 WHERE {LAST_DAY} AND sku_id = {TOP_SKU}",
+        "order_lines",
+        ("order_lines.quantity", "outliers: no SKU-day", f"day={DAY_BEFORE}", "cap="),
+    ),
+    Bad(
+        "sku_master-active-order_cost-0",
+        f"UPDATE sku_master SET order_cost = 0 WHERE {FIRST_ACTIVE_SKU}",
+        "sku_master",
+        ("sku_master.order_cost", "an active SKU has order_cost > 0", "order_cost=0"),
+    ),
+    Bad(
+        "sku_master-moq-not-a-pack-multiple",
+        "UPDATE sku_master SET moq = 2 * pack_size + 1"
+        " WHERE sku_id = (SELECT MIN(sku_id) FROM sku_master WHERE pack_size > 1)",
+        "sku_master",
+        ("sku_master.moq", "moq is a multiple of pack_size", "pack_size="),
+    ),
+    Bad(
+        "sku_master-stale-planned-lead-time",
+        "UPDATE sku_master SET lead_time_days = 90 WHERE sku_id = (SELECT p.sku_id"
+        " FROM purchase_orders AS p JOIN sku_master AS m ON m.sku_id = p.sku_id"
+        f" WHERE m.active AND p.status = 'received' AND p.received_date >= date('{D}', '-365 days')"
+        " GROUP BY p.sku_id HAVING COUNT(*) >= 3 ORDER BY p.sku_id LIMIT 1)",
+        "sku_master",
+        ("sku_master.lead_time_days", "planned lead_time_days", "planned_lead_days=90"),
     ),
     Bad(
         "purchase_orders-received-without-date",

@@ -471,3 +471,81 @@ def test_outputs_missing_active_sku_and_column() -> None:
     messages = [f.message for f in result.failed_critical]
     assert any("demand_forecast.sku_id" in m and "sku_id=S3" in m for m in messages), messages
     assert "replenishment_orders: column moq missing" in messages
+
+
+# --------------------------------------------------------------------------- SQL checks
+
+
+def test_validate_sql_doctests() -> None:
+    import doctest
+
+    from replenishment import validate_sql
+
+    assert doctest.testmod(validate_sql).failed == 0
+
+
+def test_render_literals_inlines_only_dates_numbers_and_words() -> None:
+    from replenishment.validate_sql import render_literals
+
+    sql = "SELECT 1 FROM t WHERE d < :d AND k > :k AND r = :r AND d IN :days AND f = :f"
+    rendered = render_literals(
+        sql,
+        {"d": D, "k": 4.0, "r": "low", "days": (D, D - dt.timedelta(days=7)), "f": True},
+    )
+    assert rendered == (
+        "SELECT 1 FROM t WHERE d < '2024-05-01' AND k > 4.0 AND r = 'low'"
+        " AND d IN ('2024-05-01', '2024-04-24') AND f = 1"
+    )
+    for bad in ("x'; DROP TABLE t; --", dt.datetime(2024, 5, 1, 10), float("nan"), (), None):
+        with pytest.raises((ValueError, TypeError)):
+            render_literals("SELECT :v", {"v": bad})
+    with pytest.raises(ValueError, match=":missing"):
+        render_literals("SELECT :missing", {})
+    # a PostgreSQL cast and a time literal are not bind parameters
+    assert render_literals("SELECT x::date, '10:30'", {}) == "SELECT x::date, '10:30'"
+
+
+def test_suite_query_reads_the_batch_and_must_join() -> None:
+    from replenishment.validate_sql import run_date_params, suite_query
+
+    params = run_date_params(D, "US", {"min_share": 0.2, "multiple": 3.0})
+    sql = suite_query("check_duplicate_load.sql", "order_lines", params)
+    assert "FROM {batch} AS l" in sql and "order_lines" not in sql
+    assert not re.search(r"(?<![:\w]):[a-z_]", sql), sql
+    assert "'2024-04-30'" in sql and "'2024-04-23'" in sql
+    with pytest.raises(ValueError, match="must read sku_master"):
+        suite_query("check_duplicate_load.sql", "sku_master", params)
+
+
+def test_reference_days_are_the_same_weekday_without_holidays() -> None:
+    from replenishment.validate_sql import reference_days, run_date_params
+
+    # D - 1 = 2026-01-01 (a Thursday); Thanksgiving 2025-11-27 and Christmas 2025-12-25 skipped
+    days = reference_days(dt.date(2026, 1, 2), weeks=8)
+    assert len(days) == 8 and {d.weekday() for d in days} == {3}
+    assert dt.date(2025, 12, 25) not in days and dt.date(2025, 11, 27) not in days
+    assert days[0] == dt.date(2025, 12, 18) and days == tuple(sorted(days, reverse=True))
+    params = run_date_params(dt.date(2026, 1, 2))
+    assert params["day_is_holiday"] == 1 and params["window_start"] == days[-1]
+    assert run_date_params(D)["day_is_holiday"] == 0
+
+
+def test_history_rules_are_in_the_suites_with_documented_severities() -> None:
+    rules = {
+        (e["meta"]["sql_file"], e["meta"]["params"].get("rule"), e["severity"])
+        for name in ("order_lines", "sku_master")
+        for e in load_suite(name, D).expectations
+        if "sql_file" in (e.get("meta") or {})
+    }
+    assert rules == {
+        ("check_daily_volume.sql", "low", "critical"),
+        ("check_daily_volume.sql", "stopped", "critical"),
+        ("check_daily_volume.sql", "high", "warning"),
+        ("check_duplicate_load.sql", None, "critical"),
+        ("select_demand_outliers.sql", None, "warning"),
+        ("check_lead_time_drift.sql", None, "warning"),
+        ("check_stale_active_skus.sql", None, "warning"),
+    }
+    for name in ("order_lines", "sku_master"):
+        for e in load_suite(name, D).expectations:
+            assert e.get("description"), e
