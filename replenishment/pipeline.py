@@ -71,16 +71,41 @@ def _active_sku_ids(settings: Settings, run_date: dt.date) -> list[str]:
 def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
     """Extract the sources as of ``run_date`` into the staging directory; row counts."""
     from replenishment.extract import extract
+    from replenishment.validate import demand_outliers
 
     with _timed(settings, run_date, "extract"):
         d = staging_dir(settings, run_date)
         engine = make_engine(settings.warehouse_url)
         try:
             data = extract(engine, run_date, settings.horizon_days)
+            outliers = demand_outliers(engine, run_date, settings.holiday_country)
         finally:
             engine.dispose()
+        capped = cap_outliers(data.demand, outliers)
         data.save(d)
-    return data.counts()
+    return {**data.counts(), "outlier_days_capped": capped}
+
+
+def cap_outliers(demand: pd.DataFrame, outliers: pd.DataFrame) -> int:
+    """Clip the outlier SKU-days of ``demand`` (sku_id, ds, y) to their robust cap, in
+    place, so the forecast does not learn a unit change, a test order or a one-off bulk
+    order (the data-quality gate warns about each: ``select_demand_outliers.sql``).
+    Returns the number of SKU-days capped, each logged with its value and cap."""
+    if outliers.empty or demand.empty:
+        return 0
+    caps = outliers.assign(ds=pd.to_datetime(outliers["date"]))[["sku_id", "ds", "cap", "value"]]
+    keyed = demand[["sku_id", "ds"]].merge(caps, on=["sku_id", "ds"], how="left")
+    hit = keyed["cap"].notna().to_numpy() & (demand["y"].to_numpy() > keyed["cap"].to_numpy())
+    for row in keyed[hit].itertuples():
+        log.warning(
+            "demand outlier capped for the forecast: %s on %s, %g units -> %g",
+            row.sku_id,
+            row.ds.date().isoformat(),
+            row.value,
+            row.cap,
+        )
+    demand.loc[hit, "y"] = keyed.loc[hit, "cap"].to_numpy()
+    return int(hit.sum())
 
 
 def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
@@ -100,7 +125,12 @@ def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     with _timed(settings, run_date, "validate"):
         engine = make_engine(settings.warehouse_url)
         try:
-            report = validate_sources(engine, run_date, data_docs_dir=settings.data_docs_dir)
+            report = validate_sources(
+                engine,
+                run_date,
+                data_docs_dir=settings.data_docs_dir,
+                holiday_country=settings.holiday_country,
+            )
             frame = report.to_frame()
             frame.to_parquet(staging_dir(settings, run_date) / "data_quality.parquet", index=False)
             if not report.ok:
