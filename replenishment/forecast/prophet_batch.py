@@ -289,7 +289,25 @@ def forecast_jobs(jobs: Sequence[Job], context: ModelContext, stan: StanRun) -> 
     warm = [_beta(backtest.get(i)) for i in range(len(jobs))]
     full = solve_fits([(j.history, j.horizon) for j in jobs], grid, warm)
     per_job = (time.perf_counter() - started) / len(jobs)
-    return [_outcome(job, backtest.get(i), full[i], per_job, stan) for i, job in enumerate(jobs)]
+    before = FIT_COUNTS.copy()
+    outcomes = [
+        _outcome(job, backtest.get(i), full[i], per_job, stan) for i, job in enumerate(jobs)
+    ]
+    _log_counts(FIT_COUNTS - before, len(jobs))
+    return outcomes
+
+
+def _log_counts(counts: Counter[str], n_jobs: int) -> None:
+    reasons = {k: v for k, v in counts.items() if k.startswith("stan: ")}
+    level = logging.WARNING if counts["stan"] else logging.INFO
+    log.log(
+        level,
+        "prophet: %d SKUs, %d by the batched solver, %d by Stan %s",
+        n_jobs,
+        counts["batched"],
+        counts["stan"],
+        reasons or "",
+    )
 
 
 def _beta(fit: Fit | str | None) -> np.ndarray | None:
