@@ -197,6 +197,15 @@ def bench_prophet(args: argparse.Namespace) -> None:
         f"{len(ids)} SKUs, {n} Prophet-routed; run date {RUN_DATE}; load average {os.getloadavg()}"
     )
     rows: list[tuple[str, float, int]] = []
+    if args.stage_only:
+        result, cpu = timed(
+            lambda: forecast_frames(
+                ids, data.demand, data.stockouts, data.promotions, cfg, workers=args.workers
+            )
+        )
+        print(f"forecast stage, all {len(ids)} SKUs ({args.workers} processes): {cpu / len(ids):.4f} CPU-s/SKU; "
+              f"models {result.summary['model'].value_counts().to_dict()}; load average {os.getloadavg()}")  # fmt: skip
+        return
     pbatch, cpu = timed(lambda: _prophet_batch(jobs, context))
     if pbatch is not None:
         rows.append(("prophet-batch 0.1.2 (fit_many + predict_many, 1 process)", cpu / n, n))

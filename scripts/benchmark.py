@@ -449,6 +449,7 @@ def main() -> None:
     p.add_argument("--naive-skus", type=int, default=20, help="SKUs for the naive loop")
     p.add_argument("--workers", type=int, default=2, help="processes of the forecast stage")
     p.add_argument("--polish", action="store_true", help="also restart Stan at the project's fits")
+    p.add_argument("--stage-only", action="store_true", help="only the whole forecast stage")
     e = sub.add_parser("e2e")
     e.add_argument("--url", required=True)
     e.add_argument("--skus", type=int, default=1000)

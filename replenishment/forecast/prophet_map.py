@@ -57,11 +57,13 @@ def log_posterior(
     ``s_a``, ``s_m``), as Prophet's ``preprocess`` returns them. Every normalising
     constant is included (the half-normal of ``sigma_obs`` with its factor 2), no
     Jacobian (as Stan's optimizer), so two fits of the same data compare directly.
+    One day, y = 0, every parameter 0 and sigma_obs 1: log N(0|0,1) for y and beta,
+    log N(0|0,5) for k and m, log Laplace(0|0,1) = -log 2, log 2 N(1|0,0.5) for sigma:
 
     >>> d = {"y": [0.0], "t": [0.0], "t_change": [0.5], "X": [[0.0]], "sigmas": [1.0],
     ...      "tau": 1.0, "s_a": [0.0], "s_m": [1.0]}
     >>> round(log_posterior(d, 0.0, 0.0, np.zeros(1), np.zeros(1), 1.0), 6)
-    -7.151001
+    -9.120421
     """
     y, t = _vec(data["y"]), _vec(data["t"])
     t_change = _vec(data["t_change"])
