@@ -11,6 +11,11 @@
   floor     the Stan optimizer binary alone on each SKU's Prophet inputs, one process
 and prints SKUs/s, the ratios and peak memory.
 
+``prophet`` measures Prophet's fits side by side (the project's batched solver,
+prophet-batch, Stan per SKU, the optimizer floor, the naive loop, the whole stage) in
+CPU-seconds per SKU, and how their log posteriors and forecasts compare with Stan's
+(scripts/bench_prophet.py).
+
 ``e2e`` runs ``replenishment run`` for the demo run date as a subprocess and prints each
 stage's time (from pipeline_runs) and the peak RSS of any process of the run.
 
@@ -438,6 +443,13 @@ def main() -> None:
     f.add_argument(
         "--naive-skus", type=int, default=200, help="SKUs for the naive loop (a subset if slow)"
     )
+    p = sub.add_parser("prophet", help="Prophet fits side by side (scripts/bench_prophet.py)")
+    p.add_argument("--url", required=True)
+    p.add_argument("--skus", type=int, default=200)
+    p.add_argument("--naive-skus", type=int, default=20, help="SKUs for the naive loop")
+    p.add_argument("--workers", type=int, default=2, help="processes of the forecast stage")
+    p.add_argument("--polish", action="store_true", help="also restart Stan at the project's fits")
+    p.add_argument("--stage-only", action="store_true", help="only the whole forecast stage")
     e = sub.add_parser("e2e")
     e.add_argument("--url", required=True)
     e.add_argument("--skus", type=int, default=1000)
@@ -455,6 +467,11 @@ def main() -> None:
     b.add_argument("--repeat", type=int, default=3, help="timed runs per query (median)")
     b.add_argument("--load-repeat", type=int, default=3, help="timed loads per index set (0: none)")
     args = parser.parse_args()
+    if args.command == "prophet":
+        from bench_prophet import bench_prophet  # scripts/bench_prophet.py, beside this file
+
+        bench_prophet(args)
+        return
     {"forecast": bench_forecast, "e2e": bench_e2e, "bi": bench_bi}[args.command](args)
 
 

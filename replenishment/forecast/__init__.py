@@ -34,8 +34,10 @@ raw material of error-based safety stock.
 
 Modules, each importing only those above it: ``config`` (ForecastConfig, ForecastResult),
 ``series`` (SkuSeries, build_series), ``classify`` (classes, routing table ROUTES),
-``models`` (the Model interface, the registry and the models), ``errors`` (backtest error
-measures), ``runner`` (one process: route, fit, fall back, assemble), ``calibrate``
+``models`` (the Model interface, the registry and the models), ``prophet_map`` (Prophet's
+log posterior and its batched MAP solver, numpy only) and ``prophet_batch`` (the Prophet
+model's batch hook: Prophet's inputs per SKU, one solve per batch, Stan as the counted
+fallback), ``errors`` (backtest error measures), ``runner`` (one process: route, fit, fall back, assemble), ``calibrate``
 (spread of the SKUs not backtested), ``workers`` (forecast_frames, subprocesses).
 This package re-exports what the rest of the project uses.
 """

@@ -14,12 +14,13 @@ then a prediction per SKU) or a batched fit overrides it. Routing, fallback and 
 counting are the orchestrator's (:mod:`.runner`), never a model's.
 
 May import: numpy, pandas, :mod:`.series`; Prophet (:mod:`replenishment.stan_fast`)
-lazily inside its fit. Not :mod:`.runner`, :mod:`.workers` or :mod:`.calibrate`.
+and the batched Prophet fits (:mod:`.prophet_batch`) lazily inside their calls. Not :mod:`.runner`, :mod:`.workers` or :mod:`.calibrate`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ YEARLY_MIN_DAYS = 730
 #: Most recent days whose residuals give a simple model's in-sample sigma.
 RESIDUAL_WINDOW_DAYS = 365
 SEASON_DAYS = 7
+#: Environment variable choosing Prophet's solver: "batched" (default) or "stan".
+SOLVER_ENV = "REPLENISHMENT_PROPHET_SOLVER"
 
 
 # --------------------------------------------------------------------------- interface
@@ -300,6 +303,29 @@ class NoHistoryModel(Model):
 # --------------------------------------------------------------------------- Prophet
 
 
+def new_prophet(
+    holidays: pd.DataFrame | None, interval_width: float, yearly: bool, promo: bool
+) -> Any:
+    """An unfitted :class:`~replenishment.stan_fast.LeanProphet` with the project's
+    settings: linear growth, weekly and (``yearly``) yearly seasonality, ``holidays``, all
+    multiplicative, and (``promo``) the 0/1 regressor ``promo``, not standardised."""
+    from replenishment.stan_fast import LeanProphet
+
+    model = LeanProphet(
+        growth="linear",
+        yearly_seasonality=yearly,
+        weekly_seasonality=True,
+        daily_seasonality=False,
+        seasonality_mode="multiplicative",
+        holidays=holidays,
+        uncertainty_samples=0,
+        interval_width=interval_width,
+    )
+    if promo:
+        model.add_regressor("promo", standardize=False, mode="multiplicative")
+    return model
+
+
 class _ProphetModel:
     """Prophet with the project's settings; one instance per fit.
 
@@ -326,23 +352,13 @@ class _ProphetModel:
 
     def fit(self, dates: pd.DatetimeIndex, y: FloatArray, promo: FloatArray) -> None:
         """Fit on (dates, y); sets ``params``, ``noise_sigma`` and ``promo_uplift``."""
-        from replenishment.stan_fast import LeanProphet
-
         observed = np.count_nonzero(~np.isnan(y))
-        model = LeanProphet(
-            growth="linear",
-            yearly_seasonality=bool(observed >= YEARLY_MIN_DAYS),
-            weekly_seasonality=True,
-            daily_seasonality=False,
-            seasonality_mode="multiplicative",
-            holidays=self.holidays,
-            uncertainty_samples=0,
-            interval_width=self.interval_width,
-        )
         self._use_promo = bool(np.nansum(promo[~np.isnan(y)]) > 0)
+        model = new_prophet(
+            self.holidays, self.interval_width, bool(observed >= YEARLY_MIN_DAYS), self._use_promo
+        )
         train = pd.DataFrame({"ds": dates, "y": y})
         if self._use_promo:
-            model.add_regressor("promo", standardize=False, mode="multiplicative")
             train["promo"] = promo
         if self.init is not None:
             model.fit(train, init=self.init)
@@ -399,6 +415,17 @@ class ProphetModel(Model):
         super().__init__(context)
         self._init: dict[str, Any] | None = None
         self._prophet: _ProphetModel | None = None
+
+    @classmethod
+    def forecast_many(cls, jobs: Sequence[Job], context: ModelContext) -> list[Outcome]:
+        """All jobs by the batched MAP solver (:mod:`.prophet_batch`), Stan (this class's
+        per-series fit) for what it does not cover; ``REPLENISHMENT_PROPHET_SOLVER=stan``
+        fits every job by Stan (the reference the batched fits are checked against)."""
+        if os.environ.get(SOLVER_ENV, "batched") == "stan":
+            return super().forecast_many(jobs, context)
+        from replenishment.forecast.prophet_batch import forecast_jobs
+
+        return forecast_jobs(jobs, context, lambda job: cls(context).run(job))
 
     def _new(self) -> _ProphetModel:
         return _ProphetModel(self.context.holidays, self.context.interval_width, init=self._init)

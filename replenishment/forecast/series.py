@@ -73,13 +73,18 @@ def _daily(
         return pd.DatetimeIndex([]), np.array([], dtype=float)
     positive = g.loc[g["y"] > 0, "ds"]
     dates = pd.date_range(positive.min(), end, freq="D")
-    y = (
-        pd.Series(g["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(g["ds"]))
-        .groupby(level=0)
-        .sum()
-        .reindex(dates, fill_value=0.0)
-        .to_numpy(dtype=float, copy=True)
-    )
+    # the units of each day of ``dates`` summed (numpy, not a pandas groupby: this runs
+    # per SKU); rows off the daily grid (another time of day, outside the range) drop out
+    stamps = pd.DatetimeIndex(g["ds"]).as_unit("ns").values
+    first = dates.as_unit("ns").values[0] if len(dates) else stamps.min()
+    offset = (stamps - first).astype(np.int64)
+    day_ns = 86_400_000_000_000
+    on_grid = (offset >= 0) & (offset % day_ns == 0) & (offset // day_ns < len(dates))
+    y = np.bincount(
+        offset[on_grid] // day_ns,
+        weights=g["y"].to_numpy(dtype=float)[on_grid],
+        minlength=len(dates),
+    ).astype(float)
     if censored is not None and len(censored):
         y[dates.isin(pd.DatetimeIndex(censored))] = np.nan
     return dates, y

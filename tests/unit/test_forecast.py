@@ -106,6 +106,7 @@ def test_failing_model_falls_back_and_is_counted(monkeypatch):
         raise RuntimeError("Stan optimisation failed")
 
     monkeypatch.setattr(fc._ProphetModel, "fit_predict", boom)
+    monkeypatch.setenv("REPLENISHMENT_PROPHET_SOLVER", "stan")  # the Stan path is what fails
     rng = np.random.default_rng(4)
     demand = pd.concat(
         [_demand("BAD", rng.poisson(10, len(DAYS))), _demand("SLOW", np.tile([0, 0, 0, 0, 2], 160))]
