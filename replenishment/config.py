@@ -68,6 +68,9 @@ class Settings:
     #: source tables, so a warehouse whose jobs drop and recreate those tables may
     #: turn this off and create them with ``replenishment reporting --create-views``.
     publish_views: bool = True
+    #: ISO 4217 code of every money value (unit_cost, order_value, costs), shown beside
+    #: each money column of the reporting views.
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -82,6 +85,8 @@ class Settings:
             )
         if self.forecast_batches < 1:
             raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ValueError(f"currency must be an ISO 4217 code like USD, got {self.currency!r}")
         if len(self.holiday_country) < 2:
             raise ValueError(f"holiday_country must be an ISO code, got {self.holiday_country!r}")
 
