@@ -218,23 +218,27 @@ def write_bi_tables(
     ``sku_dim``: replaced whole unless a later run date already wrote it (a backfill of
     an older date keeps the newer attributes): 0 rows then.
     """
-    actuals = f"{prefix}daily_actuals"
     first = tables.actuals["demand_date"].min() if len(tables.actuals) else run_date
     conn.execute(
-        sa.text(f"DELETE FROM {actuals} WHERE demand_date >= :first AND demand_date < :run_date"),
+        sa.text(
+            f"DELETE FROM {prefix}daily_actuals WHERE demand_date >= :first AND demand_date < :run_date"
+        ),
         {"first": sql_value(conn, first), "run_date": sql_value(conn, run_date)},
     )
     written = {
-        "daily_actuals": bulk_insert(conn, actuals, tables.actuals.assign(as_of_run_date=run_date))
+        "daily_actuals": bulk_insert(
+            conn, f"{prefix}daily_actuals", tables.actuals.assign(as_of_run_date=run_date)
+        )
     }
-    dim = f"{prefix}sku_dim"
     if conn.dialect.name == "postgresql":  # two loads of a backfill: one decides at a time
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.sku_dim'))"))
-    latest = conn.execute(sa.text(f"SELECT MAX(as_of_run_date) FROM {dim}")).scalar()
+    latest = conn.execute(sa.text(f"SELECT MAX(as_of_run_date) FROM {prefix}sku_dim")).scalar()
     if latest is not None and str(latest)[:10] > run_date.isoformat():
         log.info("sku_dim: kept the attributes of run %s (newer than %s)", latest, run_date)
         written["sku_dim"] = 0
         return written
-    conn.execute(sa.text(f"DELETE FROM {dim}"))
-    written["sku_dim"] = bulk_insert(conn, dim, tables.sku_dim.assign(as_of_run_date=run_date))
+    conn.execute(sa.text(f"DELETE FROM {prefix}sku_dim"))
+    written["sku_dim"] = bulk_insert(
+        conn, f"{prefix}sku_dim", tables.sku_dim.assign(as_of_run_date=run_date)
+    )
     return written

@@ -319,6 +319,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _bi_lines(rel: Relation) -> list[str]:
+    """What any BI tool should be told of a view: main time column, money, saved metrics."""
+    if not rel.bi:
+        return []
+    facts = [f"main time column `{rel.bi['time_column']}`"]
+    if rel.bi.get("currency_columns"):
+        money = ", ".join(f"`{c}`" for c in rel.bi["currency_columns"])
+        facts.append(f"money columns {money} (currency code in `currency`)")
+    lines = [f"For BI tools: {'; '.join(facts)}.", ""]
+    metrics = rel.bi.get("metrics") or {}
+    if metrics:
+        lines += ["| saved metric | SQL | format | meaning |", "|---|---|---|---|"]
+        for name, (sql, label, d3format, meaning) in metrics.items():
+            shown = d3format or "currency"
+            lines.append(f"| {name} ({label}) | `{_cell(sql)}` | {shown} | {_cell(meaning)} |")
+        lines.append("")
+    return lines
+
+
 def data_dictionary_markdown() -> str:
     """The data dictionary as Markdown: one section per table, then per view."""
     lines = [
@@ -332,7 +351,8 @@ def data_dictionary_markdown() -> str:
             title += " (view)"
         if rel.key:
             title += f" — key ({', '.join(rel.key)})"
-        lines += [title, "", rel.description, "", "| column | meaning |", "|---|---|"]
+        lines += [title, "", rel.description, "", *_bi_lines(rel)]
+        lines += ["| column | meaning |", "|---|---|"]
         lines += [f"| {name} | {_cell(text)} |" for name, text in rel.columns.items()]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -30,6 +30,7 @@ from replenishment.load import (
     write_bi_tables,
     write_table,
 )
+from replenishment.warehouse import replace_rows, table_columns
 
 FIRST_RUN = dt.date(2026, 6, 22)
 RUNS = [FIRST_RUN + dt.timedelta(days=i) for i in range(10)]  # 2026-06-22 .. 07-01
@@ -68,15 +69,26 @@ def _sku_master() -> pd.DataFrame:
     )
 
 
+def _row(table: str, **values: object) -> dict[str, object]:
+    """A row of an output or simulation table: every column filled by its type, then ``values``."""
+    columns = {**reporting_columns(), **table_columns(["create_simulation_tables.sql"])}[table]
+    row: dict[str, object] = {}
+    for column, sql_type in columns.items():
+        if sql_type.startswith(("VARCHAR", "TEXT")):
+            row[column] = "x"
+        elif sql_type in ("DATE", "TIMESTAMP"):
+            row[column] = FIRST_RUN
+        else:
+            row[column] = 1 if sql_type == "INTEGER" else 1.0
+    row.update(values)
+    return row
+
+
 def _orders(run: dt.date) -> pd.DataFrame:
     """One replenishment_orders row per SKU, every column filled (an order for A-1 only)."""
     rows = []
     for i, sku in enumerate(SKUS):
-        row: dict[str, object] = {}
-        for column, sql_type in reporting_columns()["replenishment_orders"].items():
-            row[column] = (
-                "x" if sql_type.startswith("VARCHAR") else 1 if sql_type == "INTEGER" else 1.0
-            )
+        row = _row("replenishment_orders")
         row.update(sku_id=sku, policy="periodic", model="sba", lead_time_source="measured")
         row.update(order_qty=12.0 if i == 0 else 0.0, order_value=30.0 if i == 0 else 0.0)
         row.update(lead_time_used_days=6.5 + i, expected_receipt_date=run + dt.timedelta(days=7))
@@ -114,7 +126,68 @@ def _bi_tables(run: dt.date) -> BiTables:
     return BiTables(actuals, sku_dim_frame(_sku_master(), _orders(run), "EUR"))
 
 
+def _accuracy(run: dt.date) -> pd.DataFrame:
+    """A-1 backtested on every run (WAPE rising with the run), B-2 not."""
+    wape = 0.2 + 0.01 * (run - FIRST_RUN).days
+    frame = pd.DataFrame(
+        [
+            _row(
+                "forecast_accuracy",
+                sku_id="A-1",
+                actual_units=100.0 + (run - FIRST_RUN).days,
+                wape=wape,
+                baseline_wape=0.3,
+                bias=0.05,
+                beats_baseline=1,
+            ),
+            _row(
+                "forecast_accuracy",
+                sku_id="B-2",
+                backtest_days=0,
+                backtest_start=None,
+                actual_units=None,
+                wape=None,
+                mase=None,
+                bias=None,
+                baseline_wape=None,
+                baseline_mase=None,
+                baseline_bias=None,
+                beats_baseline=None,
+            ),
+        ]  # fmt: skip
+    ).drop(columns=["run_date"])
+    return frame.assign(beats_baseline=frame["beats_baseline"].astype("Int64"))
+
+
+def _quality(run: dt.date) -> pd.DataFrame:
+    """Five suites; order_lines fails one warning on every third run."""
+    suites = ["sku_master", "order_lines", "promotions", "inventory_snapshots", "purchase_orders"]
+    failed = int(run.toordinal() % 3 == 0)
+    rows = [
+        _row("data_quality_results", suite=suite, success=1 - (failed if i == 1 else 0),
+             evaluated_expectations=10, failed_expectations=failed if i == 1 else 0,
+             failed_critical=0, failed_warning=failed if i == 1 else 0, failures=None)
+        for i, suite in enumerate(suites)
+    ]  # fmt: skip
+    return pd.DataFrame(rows).drop(columns=["run_date"])
+
+
+def _simulation() -> pd.DataFrame:
+    """A written simulation: two policies, all SKUs and one demand class each."""
+    rows = []
+    for policy, short in (("pipeline", 30.0), ("min_max", 80.0)):
+        for demand_class, demand in (("all", 1000.0), ("smooth", 600.0)):
+            rows.append(
+                _row("inventory_simulation_summary", run_id="sim-1", start_date=FIRST_RUN,
+                     end_date=LATEST, days=10, policy=policy, demand_class=demand_class,
+                     demand_units=demand, short_units=short * demand / 1000,
+                     fill_rate=1 - short / 1000, total_cost=1000.0 + short)
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _load_history(url: str) -> sa.Engine:
+    """Ten daily runs (the latest loaded first, the others backfilled) and a simulation."""
     engine = make_engine(url)
     ensure_reporting_tables(engine, "reporting")
     # the latest run first: the backfill of the older ones must keep its SKU attributes
@@ -124,8 +197,16 @@ def _load_history(url: str) -> sa.Engine:
             write_bi_tables(conn, prefix, run, _bi_tables(run))
             write_table(conn, f"{prefix}demand_forecast", run, _forecast(run))
             write_table(conn, f"{prefix}replenishment_orders", run, _orders(run))
+            write_table(conn, f"{prefix}forecast_accuracy", run, _accuracy(run))
+            write_table(conn, f"{prefix}data_quality_results", run, _quality(run))
+            runs = pd.DataFrame([_row("pipeline_runs", status="success", run_id=None)])
+            write_table(conn, f"{prefix}pipeline_runs", run, runs.drop(columns=["run_date"]))
     with engine.begin() as conn:
-        reporting.create_views(conn, schema_prefix(conn, "reporting"))
+        prefix = schema_prefix(conn, "reporting")
+        reporting.create_views(conn, prefix)  # creates the simulation tables too
+        replace_rows(
+            conn, f"{prefix}inventory_simulation_summary", {"run_id": "sim-1"}, _simulation()
+        )
     return engine
 
 
@@ -343,3 +424,9 @@ def test_the_bi_role_reads_every_table_and_view_and_nothing_else(pg_url):
                 conn.exec_driver_sql(f"SELECT * FROM public.{table} LIMIT 1")
     finally:
         bi.dispose()
+
+
+def test_every_view_has_rows(history):
+    for name, rel in reporting.dictionary().items():
+        if rel.kind == "view":
+            assert len(_query(history, f"SELECT * FROM {{p}}{name}")) > 0, name
