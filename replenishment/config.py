@@ -68,7 +68,8 @@ class Settings:
     #: source tables, so a warehouse whose jobs drop and recreate those tables may
     #: turn this off and create them with ``replenishment reporting --create-views``.
     publish_views: bool = True
-    #: ISO 4217 code of the currency of unit costs and order values (page, CSV and reports).
+    #: ISO 4217 code of every money value (unit_cost, order_value, costs): on the page, the
+    #: CSV and the reports, and beside each money column of the reporting views.
     currency: str = "USD"
 
     def __post_init__(self) -> None:
@@ -84,6 +85,8 @@ class Settings:
             )
         if self.forecast_batches < 1:
             raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ValueError(f"currency must be an ISO 4217 code like USD, got {self.currency!r}")
         if len(self.holiday_country) < 2:
             raise ValueError(f"holiday_country must be an ISO code, got {self.holiday_country!r}")
 

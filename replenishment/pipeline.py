@@ -272,7 +272,7 @@ def stage_load(
 ) -> dict[str, Any]:
     """Write every output table for ``run_date`` in one transaction; the run summary."""
     from replenishment.forecast import ForecastResult
-    from replenishment.load import ensure_reporting_tables, load_outputs, publish_views
+    from replenishment.load import BiTables, ensure_reporting_tables, load_outputs, publish_views
 
     d = staging_dir(settings, run_date)
     load_started = time.perf_counter()
@@ -303,6 +303,8 @@ def stage_load(
         Extract.read(d, "demand", run_date - dt.timedelta(days=CHART_HISTORY_DAYS)),
     )
     summary["report_path"] = str(report)
+    # for BI tools: the run's daily actuals and SKU dimension (issue 20)
+    bi_tables = BiTables.from_staging(d, run_date, orders, settings.currency)
     engine = make_engine(settings.warehouse_url)
 
     def run_row() -> pd.DataFrame:
@@ -326,6 +328,7 @@ def stage_load(
                 "data_quality_results": quality,
                 "pipeline_runs": run_row,
             },
+            bi_tables=bi_tables,
         )
     finally:
         engine.dispose()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -38,8 +38,11 @@ DICTIONARY_FILE = SQL_DIR / "reporting_columns.yaml"
 VIEWS_FILE = "create_reporting_views.sql"
 #: DDL files whose tables the dictionary documents.
 SIMULATION_TABLES = "create_simulation_tables.sql"
+#: The tables the load writes for BI tools only (daily actuals, the SKU dimension).
+BI_TABLES = "create_bi_tables.sql"
 DDL_FILES = (
     "create_reporting_tables.sql",
+    BI_TABLES,
     "create_backtest_table.sql",
     SIMULATION_TABLES,
 )
@@ -51,6 +54,21 @@ _CREATE_VIEW = re.compile(r"^CREATE\s+OR\s+REPLACE\s+VIEW\s+([\w.]+)\s+AS\s", re
 #: How long replacing a view may wait for BI queries holding it before it is skipped.
 VIEW_LOCK_TIMEOUT = "5s"
 
+#: The views script's macros (see its header), per database: pattern -> replacement.
+_MACROS: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "postgresql": (
+        (re.compile(r"BI_DATE\(([\w.]+)\)"), r"\1"),
+        (re.compile(r"DAYS_BETWEEN\(([\w.]+),\s*([\w.]+)\)"), r"(\1 - \2)"),
+    ),
+    "sqlite": (
+        (re.compile(r"BI_DATE\(([\w.]+)\)"), r"strftime('%Y-%m-%d 00:00:00.000000', \1)"),
+        (
+            re.compile(r"DAYS_BETWEEN\(([\w.]+),\s*([\w.]+)\)"),
+            r"(julianday(\1) - julianday(\2))",
+        ),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -58,9 +76,13 @@ class Relation:
 
     name: str
     kind: str  # "table" or "view"
+    #: "Grain: <what one row is>. <meaning>": the comment BI tools show as the description.
     description: str
     key: tuple[str, ...]
     columns: dict[str, str]
+    #: What BI tools are told beyond the comments (views only): ``time_column``,
+    #: ``currency_columns`` and ``metrics`` (name -> [SQL, label, d3 format, meaning]).
+    bi: dict[str, Any] = field(default_factory=dict)
 
 
 @cache
@@ -76,6 +98,9 @@ def dictionary() -> dict[str, Relation]:
             for ident in (name, *columns):
                 if not IDENTIFIER.match(ident):
                     raise ValueError(f"{DICTIONARY_FILE.name}: {ident!r} is not a plain identifier")
+            grain = " ".join(str(spec.get("grain") or "").split()).rstrip(".")
+            if not grain:
+                raise ValueError(f"{DICTIONARY_FILE.name}: {name} states no grain")
             key = tuple(spec.get("key") or ())
             unknown = [k for k in key if k not in columns]
             if unknown:
@@ -83,9 +108,10 @@ def dictionary() -> dict[str, Relation]:
             out[name] = Relation(
                 name=name,
                 kind=kind,
-                description=" ".join(str(spec["description"]).split()),
+                description=f"Grain: {grain}. " + " ".join(str(spec["description"]).split()),
                 key=key,
                 columns=columns,
+                bi=dict(spec.get("bi") or {}),
             )
     return out
 
@@ -95,10 +121,27 @@ def ddl_columns(files: Iterable[str] = DDL_FILES) -> dict[str, list[str]]:
     return {table: list(columns) for table, columns in table_columns(files).items()}
 
 
-def view_statements(reporting_prefix: str = "") -> list[tuple[str, str]]:
-    """``(view name, CREATE OR REPLACE VIEW statement)`` of each view of the views script."""
+def render_macros(sql: str, dialect: str) -> str:
+    """``sql`` with the views script's macros written for ``dialect``.
+
+    >>> render_macros("BI_DATE(f.run_date), DAYS_BETWEEN(f.forecast_date, f.run_date)", "pg")
+    'f.run_date, (f.forecast_date - f.run_date)'
+    >>> render_macros("DAYS_BETWEEN(f.forecast_date, f.run_date)", "sqlite")
+    '(julianday(f.forecast_date) - julianday(f.run_date))'
+    """
+    for pattern, replacement in _MACROS["sqlite" if dialect == "sqlite" else "postgresql"]:
+        sql = pattern.sub(replacement, sql)
+    return sql
+
+
+def view_statements(
+    reporting_prefix: str = "", dialect: str = "postgresql"
+) -> list[tuple[str, str]]:
+    """``(view name, CREATE OR REPLACE VIEW statement)`` of each view of the views script,
+    its macros written for ``dialect`` (``"postgresql"`` or ``"sqlite"``)."""
     out = []
-    for statement in split_statements(sql_text(VIEWS_FILE, reporting_prefix)):
+    script = render_macros(sql_text(VIEWS_FILE, reporting_prefix), dialect)
+    for statement in split_statements(script):
         match = _CREATE_VIEW.match(statement)
         if not match:
             raise ValueError(f"{VIEWS_FILE}: not a CREATE OR REPLACE VIEW: {statement[:60]!r}")
@@ -125,6 +168,7 @@ def create_views(conn: Connection, reporting_prefix: str) -> list[str]:
     created = []
     # under the DDL lock: two loads at once (a backfill) create tables and views in turn
     ensure_tables(conn, reporting_prefix.rstrip("."), SIMULATION_TABLES)
+    ensure_tables(conn, reporting_prefix.rstrip("."), BI_TABLES)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{VIEW_LOCK_TIMEOUT}'")
         try:
@@ -134,7 +178,7 @@ def create_views(conn: Connection, reporting_prefix: str) -> list[str]:
         finally:
             conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
     else:
-        for name, statement in view_statements(reporting_prefix):
+        for name, statement in view_statements(reporting_prefix, conn.dialect.name):
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
             conn.exec_driver_sql(_CREATE_VIEW.sub(f"CREATE VIEW {name} AS ", statement, count=1))
             created.append(name)
@@ -275,6 +319,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _bi_lines(rel: Relation) -> list[str]:
+    """What any BI tool should be told of a view: main time column, money, saved metrics."""
+    if not rel.bi:
+        return []
+    facts = [f"main time column `{rel.bi['time_column']}`"]
+    if rel.bi.get("currency_columns"):
+        money = ", ".join(f"`{c}`" for c in rel.bi["currency_columns"])
+        facts.append(f"money columns {money} (currency code in `currency`)")
+    lines = [f"For BI tools: {'; '.join(facts)}.", ""]
+    metrics = rel.bi.get("metrics") or {}
+    if metrics:
+        lines += ["| saved metric | SQL | format | meaning |", "|---|---|---|---|"]
+        for name, (sql, label, d3format, meaning) in metrics.items():
+            shown = d3format or "currency"
+            lines.append(f"| {name} ({label}) | `{_cell(sql)}` | {shown} | {_cell(meaning)} |")
+        lines.append("")
+    return lines
+
+
 def data_dictionary_markdown() -> str:
     """The data dictionary as Markdown: one section per table, then per view."""
     lines = [
@@ -288,7 +351,8 @@ def data_dictionary_markdown() -> str:
             title += " (view)"
         if rel.key:
             title += f" — key ({', '.join(rel.key)})"
-        lines += [title, "", rel.description, "", "| column | meaning |", "|---|---|"]
+        lines += [title, "", rel.description, "", *_bi_lines(rel)]
+        lines += ["| column | meaning |", "|---|---|"]
         lines += [f"| {name} | {_cell(text)} |" for name, text in rel.columns.items()]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -131,6 +131,40 @@ FROM (
     WHERE s.promoted
 ) q;
 
+-- step: sku_dim
+-- The SKU dimension the latest load writes (create_bi_tables.sql): the SKU master,
+-- planned with its planned lead time.
+INSERT INTO {{ reporting }}sku_dim (
+    sku_id, description, category, unit_cost, currency, pack_size, moq, lead_time_days,
+    lead_time_used_days, lead_time_source, review_period_days, service_level, active,
+    as_of_run_date
+)
+SELECT
+    sku_id, description, category, unit_cost, 'USD', pack_size, moq, lead_time_days,
+    lead_time_days, 'planned', review_period_days, service_level,
+    CASE WHEN active THEN 1 ELSE 0 END, CAST(:history_end AS DATE)
+FROM sku_master;
+
+-- step: daily_actuals
+-- The daily actuals the loads write: every SKU and day of the history (a snapshot
+-- exists for each), its order lines that are not cancelled, and its stock-out flag.
+INSERT INTO {{ reporting }}daily_actuals (
+    demand_date, sku_id, actual_units, stockout_day, as_of_run_date
+)
+SELECT
+    st.snapshot_date,
+    st.sku_id,
+    COALESCE(l.units, 0),
+    CASE WHEN st.on_hand <= 0 THEN 1 ELSE 0 END,
+    CAST(:history_end AS DATE)
+FROM inventory_snapshots st
+LEFT JOIN (
+    SELECT sku_id, CAST(order_ts AS DATE) AS ds, SUM(quantity) AS units
+    FROM order_lines
+    WHERE status <> 'cancelled'
+    GROUP BY sku_id, CAST(order_ts AS DATE)
+) l ON l.sku_id = st.sku_id AND l.ds = st.snapshot_date;
+
 -- step: replenishment_orders
 -- One recommendation per active SKU and run: reorder point and order-up-to from the
 -- SKU's demand, an inventory position around the reorder point (~12 % below it: an
