@@ -15,7 +15,8 @@ LAYERS: list[set[str]] = [
     {"warehouse"},
     {"extract", "validate", "forecast", "stan_fast", "policy", "lead_time", "loss_functions"}
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}
-    | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"},
+    | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"}
+    | {"validate_outputs", "validate_results", "validate_sql", "validate_suites"},
     {"load", "report", "reporting", "bi_bundle"},
     {"pipeline", "backtest", "simulate"},
     {"cli"},
