@@ -12,7 +12,9 @@ L_i
     Observed lead time of purchase order i: ``received_date - order_date`` for a
     receipt known before the run date D. An order still open on D whose
     ``expected_date`` has passed is *late evidence*: its lead time is at least
-    ``D - order_date``, and enters at that lower bound (it is only ever an
+    ``D - order_date``, and enters at that lower bound (one overdue past ``STALE_FACTOR``
+    (3) times its promised lead time is lost or stale data and left out, as are
+    cancelled orders; the bound is only ever an
     underestimate, so the estimate errs on the side of the receipts seen so far).
 a_i
     Age of the evidence, days: ``D - received_date`` (0 for late open orders).
@@ -87,6 +89,9 @@ LEAD_TIME_COLUMNS: tuple[str, ...] = (
 )
 
 SOURCES = ("planned", "blended", "measured")
+#: An open order overdue by more than this many times its promised lead time is taken as
+#: lost or stale data, not as late evidence.
+STALE_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -123,9 +128,10 @@ def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.D
     """One row per piece of lead-time evidence known before ``run_date``.
 
     purchase_orders: sku_id, order_date, received_date (NaT while open) and optionally
-    expected_date, as :file:`include/sql/extract_purchase_orders.sql` reads them. Orders
-    placed on or after the run date, receipts on or after it, and receipts dated before
-    their order are ignored (the last with a warning).
+    expected_date and status, as :file:`include/sql/extract_purchase_orders.sql` reads
+    them. Cancelled orders, orders placed on or after the run date, receipts on or after
+    it, open orders overdue past :data:`STALE_FACTOR` times their promised lead time, and
+    receipts dated before their order are ignored (the last with a warning).
 
     Returns sku_id, lead_days (observed, or the lower bound of a late open order),
     promised_days (``expected_date - order_date``, NaN when unknown), age_days, late_open.
@@ -143,6 +149,8 @@ def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.D
         else pd.Series(pd.NaT, index=purchase_orders.index, dtype="datetime64[ns]")
     )
     placed = ordered < day
+    if "status" in purchase_orders:
+        placed &= purchase_orders["status"].astype(str).str.lower().ne("cancelled").to_numpy()
     lead = _days(received, ordered)
     backwards = placed & (lead < 0)
     if backwards.any():
@@ -152,15 +160,25 @@ def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.D
             ", ".join(purchase_orders.loc[backwards, "sku_id"].astype(str).unique()[:5]),
         )
     receipt = placed & lead.notna() & ~backwards
-    late_open = placed & received.isna() & expected.notna() & (expected < day)
-    lead = lead.where(receipt, _days(pd.Series(day, index=ordered.index), ordered))
+    promised = _days(expected, ordered)
+    overdue = _days(pd.Series(day, index=ordered.index), ordered)
+    # an order overdue past STALE_FACTOR x its promised lead time is lost or stale data,
+    # not evidence of how late the supplier delivers
+    late_open = (
+        placed
+        & received.isna()
+        & expected.notna()
+        & (expected < day)
+        & (overdue <= STALE_FACTOR * promised.clip(lower=1.0))
+    )
+    lead = lead.where(receipt, overdue)
     age = _days(pd.Series(day, index=ordered.index), received).where(receipt, 0.0)
     keep = receipt | late_open
     return pd.DataFrame(
         {
             "sku_id": purchase_orders.loc[keep, "sku_id"].astype(str).to_numpy(),
             "lead_days": lead[keep].astype(float).to_numpy(),
-            "promised_days": _days(expected, ordered)[keep].astype(float).to_numpy(),
+            "promised_days": promised[keep].astype(float).to_numpy(),
             "age_days": age[keep].astype(float).to_numpy(),
             "late_open": late_open[keep].to_numpy(dtype=bool),
         }

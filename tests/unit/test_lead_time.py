@@ -120,3 +120,14 @@ def test_the_reason_names_the_late_supplier() -> None:
     assert "supplier 3.0 days late on average over 24 receipts" in text
     assert "pack rounding" not in text  # a pack of one: rounding to units is no news
     assert "no inventory snapshot before 2026-07-01" in text
+
+
+def test_cancelled_and_stale_open_orders_are_not_evidence() -> None:
+    po = _orders("A", [300, 20, 15], [None, None, None], 7)
+    po["status"] = ["open", "cancelled", "open"]
+    evidence = lead_time_evidence(po, D)
+    # 300 days overdue on a 7-day promise: stale; the cancelled one: no delivery to wait for
+    assert evidence["lead_days"].tolist() == [15.0]
+    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    assert est["lead_time_late_open"] == 1
+    assert est["lead_time_used_days"] < 10.0
