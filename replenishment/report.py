@@ -192,3 +192,66 @@ figure {{ display: inline-block; margin: 0.5rem; }}
     path.write_text(body, encoding="utf-8")
     log.info("run report: %s", path)
     return path
+
+
+def write_blocked_report(
+    directory: Path,
+    run_date: dt.date,
+    reason: str,
+    quality: pd.DataFrame,
+    data_docs_path: str | None,
+) -> Path:
+    """Write ``<directory>/<run_date>.html`` for a run the data-quality gate stopped.
+
+    What failed (each suite's failures with their example rows), the Data Docs link,
+    and what to do. reason: the gate's message; quality: the run's
+    ``data_quality_results`` rows (suite, failed_critical, failed_warning, failures).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{run_date.isoformat()}.html"
+    failing = quality[quality["failed_critical"].astype(int) > 0] if len(quality) else quality
+    items = "".join(
+        f"<li><b>{html.escape(str(r.suite))}</b>: {int(r.failed_critical)} critical failure(s)"
+        "<ul>"
+        + "".join(
+            f"<li>{html.escape(line)}</li>" for line in str(r.failures or "").splitlines() if line
+        )
+        + "</ul></li>"
+        for r in failing.itertuples(index=False)
+    )
+    docs = (
+        f'<p><a href="{html.escape(Path(data_docs_path).as_uri())}">Data Docs of this validation</a>'
+        " (every expectation, with the unexpected values)</p>"
+        if data_docs_path
+        else ""
+    )
+    day = run_date.isoformat()
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Replenishment run {day}: blocked</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+.blocked {{ color: #a50f15; }}
+li {{ margin: 0.2rem 0; }}
+pre {{ background: #f6f6f6; padding: 0.5rem; white-space: pre-wrap; }}
+</style></head><body>
+<h1>Replenishment run {day}: <span class="blocked">blocked by data quality</span></h1>
+<p>A critical expectation failed, so nothing was forecast and no order was recommended for
+{day}. The reporting tables keep what an earlier run of {day} loaded, if any; only
+<code>pipeline_runs</code> and <code>data_quality_results</code> of {day} record this run.</p>
+<h2>What failed</h2><ul>{items}</ul>
+{docs}
+<h2>What to do</h2>
+<ol>
+<li>Fix or remove the rows named above in the source tables (they name the table, the
+column, the rule and example rows by key).</li>
+<li>Run {day} again: in Airflow, <i>Clear</i> the run's <code>validate</code> task (or
+<code>airflow dags test replenishment_daily {day}</code>); from a terminal,
+<code>replenishment run --date {day} --url …</code>.</li>
+</ol>
+<h2>The gate's message</h2><pre>{html.escape(reason)}</pre>
+</body></html>
+"""
+    path.write_text(body, encoding="utf-8")
+    log.info("run report of the blocked run %s: %s", day, path)
+    return path

@@ -90,3 +90,26 @@ def test_dev_says_a_command_is_unknown():
     out = subprocess.run(["bash", str(ROOT / "dev"), "deploy"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown command 'deploy'" in out.stderr and "./dev demo" in out.stderr
+
+
+def test_summary_of_a_blocked_run_says_blocked_with_the_failures(capsys, tmp_path):
+    """A blocked run is stored: summary says so, with the failures (it said "no run stored")."""
+    import datetime as dt
+
+    from replenishment.db import make_engine
+    from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.run_status import status_row
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    settings = Settings.load({"warehouse_url": url})
+    engine = make_engine(url)
+    ensure_reporting_tables(engine, "reporting")
+    reason = "Data quality for run date 2026-07-01: 1 critical failure(s)\n  - order_lines: 3 rows"
+    started = dt.datetime(2026, 7, 1, 6)
+    row = status_row(settings, dt.date(2026, 7, 1), "blocked", reason, started_at=started)
+    load_outputs(engine, "reporting", dt.date(2026, 7, 1), {"pipeline_runs": row})
+    engine.dispose()
+    assert main(["summary", "--date", "2026-07-01", "--url", url]) == 2
+    out = capsys.readouterr().out
+    assert "run date 2026-07-01: blocked by the data-quality gate" in out, out
+    assert "order_lines: 3 rows" in out
