@@ -10,12 +10,12 @@ import datetime as dt
 import logging
 from typing import Any
 
+# the task SDK's "fail without retry"; this module is imported only inside tasks
+from airflow.sdk.exceptions import AirflowFailException
+
 log = logging.getLogger(__name__)
 
 WAREHOUSE_CONN_ID = "warehouse"
-
-# the task SDK's "fail without retry"; this module is imported only inside tasks
-from airflow.sdk.exceptions import AirflowFailException
 
 
 class DataQualityError(AirflowFailException):
