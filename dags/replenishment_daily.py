@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
+
+from replenishment_airflow import params
 
 #: Forecast tasks that run at once (all runs of the DAG): a 90-day backfill does not
 #: starve the machine, and each task's worker processes share the cores among them.
@@ -47,6 +49,8 @@ def _record_failure(context: dict) -> None:
 
 @dag(
     dag_id="replenishment_daily",
+    description="Forecast daily demand per SKU and recommend the purchase orders to place "
+    "on the run date",
     schedule="@daily",
     # early and static: any date a warehouse holds can be run or backfilled; catchup is off,
     # so the scheduler still creates only the latest interval's run
@@ -66,10 +70,7 @@ def _record_failure(context: dict) -> None:
         # a task that fails for good records status 'failed' in pipeline_runs
         "on_failure_callback": _record_failure,
     },
-    params={
-        "horizon_days": Param(28, type="integer", minimum=1, maximum=365),
-        "holiday_country": Param("US", type="string", minLength=2, maxLength=3),
-    },
+    params=params.shared(),
 )
 def replenishment_daily() -> None:
     @task
