@@ -83,10 +83,9 @@ def _orders_heading(placed: int, shown: int) -> str:
 
 def _data_docs_link(quality: pd.DataFrame) -> str:
     """A link to the Data Docs of the run's validation (its path in data_quality_results)."""
-    paths = quality["data_docs_path"].dropna() if "data_docs_path" in quality else []
-    if not len(paths):
+    if "data_docs_path" not in quality or not quality["data_docs_path"].notna().any():
         return ""
-    uri = html.escape(Path(str(paths.iloc[0])).as_uri())
+    uri = html.escape(Path(str(quality["data_docs_path"].dropna().iloc[0])).as_uri())
     return f'<p><a href="{uri}">Data Docs of this validation</a> (every expectation and its result)</p>'
 
 
