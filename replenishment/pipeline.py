@@ -176,12 +176,38 @@ def stage_forecast(
         )
         result.save(d, f"batch{batch:04d}")
     summary = result.summary
-    return {
+    out = {
         "batch": batch,
         "skus": len(sku_ids),
         "models": summary["model"].value_counts().to_dict() if len(summary) else {},
         "failed": int(summary["failed"].sum()) if len(summary) else 0,
+        "failed_skus": sorted(summary.loc[summary["failed"].astype(bool), "sku_id"].astype(str))
+        if len(summary)
+        else [],
+        "seconds": round(_timings(settings, run_date)[f"forecast-{batch}"]["seconds"], 1),
     }
+    log.info("%s", batch_sentence(out, batches))
+    return out
+
+
+def batch_sentence(out: dict[str, Any], batches: int) -> str:
+    """The task log's sentence for one forecast batch (the dict :func:`stage_forecast` returns).
+
+    >>> batch_sentence({"batch": 0, "skus": 3, "models": {"prophet": 2, "sba": 1},
+    ...                 "failed": 1, "failed_skus": ["S-7"], "seconds": 4.2}, 2)
+    'Forecast batch 1 of 2: 3 SKUs in 4.2 s (prophet 2, sba 1); 1 SKU fell back after its model failed: S-7.'
+    """
+    models = ", ".join(f"{name} {count}" for name, count in sorted(out["models"].items()))
+    text = (
+        f"Forecast batch {out['batch'] + 1} of {batches}: {out['skus']} SKUs in {out['seconds']} s"
+    )
+    text += f" ({models})" if models else ""
+    failed = out["failed_skus"]
+    if not failed:
+        return text + "; no model failed."
+    shown = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else "")
+    noun = "SKU" if len(failed) == 1 else "SKUs"
+    return text + f"; {len(failed)} {noun} fell back after its model failed: {shown}."
 
 
 def _forecast_results(settings: Settings, run_date: dt.date) -> Any:
