@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
+
+from replenishment_airflow import params
 
 
 @dag(
     dag_id="replenishment_backtest_weekly",
+    description="Weekly rolling-origin backtest of the forecast against seasonal-naive",
     schedule="@weekly",
-    start_date=dt.datetime(2026, 1, 4, tzinfo=dt.UTC),
+    start_date=dt.datetime(2000, 1, 2, tzinfo=dt.UTC),  # a Sunday, early: any week can be run
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -32,11 +35,7 @@ from airflow.sdk import Asset, Param, dag, task
         "retries": int(os.environ.get("REPLENISHMENT_TASK_RETRIES", "2")),
         "retry_delay": dt.timedelta(minutes=5),
     },
-    params={
-        "origins": Param(4, type="integer", minimum=1, maximum=26),
-        "horizon_days": Param(28, type="integer", minimum=1, maximum=365),
-        "holiday_country": Param("US", type="string", minLength=2, maxLength=3),
-    },
+    params={"origins": params.origins(), **params.shared()},
 )
 def replenishment_backtest_weekly() -> None:
     @task(outlets=[Asset("replenishment://warehouse/reporting/forecast_backtest")])

@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
+
+from replenishment_airflow import params
 
 #: Forecast tasks that run at once (all runs of the DAG): a 90-day backfill does not
 #: starve the machine, and each task's worker processes share the cores among them.
@@ -39,10 +41,20 @@ REPORTING_ASSETS = [
 ]
 
 
+def _record_failure(context: dict) -> None:
+    from replenishment_airflow import record_failure
+
+    record_failure(context)
+
+
 @dag(
     dag_id="replenishment_daily",
+    description="Forecast daily demand per SKU and recommend the purchase orders to place "
+    "on the run date",
     schedule="@daily",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    # early and static: any date a warehouse holds can be run or backfilled; catchup is off,
+    # so the scheduler still creates only the latest interval's run
+    start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
@@ -55,11 +67,10 @@ REPORTING_ASSETS = [
             seconds=int(os.environ.get("REPLENISHMENT_TASK_RETRY_DELAY_SECONDS", "120"))
         ),
         "retry_exponential_backoff": True,
+        # a task that fails for good records status 'failed' in pipeline_runs
+        "on_failure_callback": _record_failure,
     },
-    params={
-        "horizon_days": Param(28, type="integer", minimum=1, maximum=365),
-        "holiday_country": Param("US", type="string", minLength=2, maxLength=3),
-    },
+    params=params.shared(),
 )
 def replenishment_daily() -> None:
     @task
@@ -71,16 +82,17 @@ def replenishment_daily() -> None:
 
     @task
     def validate(**context) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from replenishment.pipeline import stage_validate
         from replenishment.validate import DataQualityError
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import DataQualityError as Blocked
+        from replenishment_airflow import run_date, run_id, run_type, settings
 
         try:
-            return stage_validate(settings(context), run_date(context))
-        except DataQualityError as exc:  # bad data: retrying will not fix it
-            raise AirflowFailException(str(exc)) from exc
+            return stage_validate(
+                settings(context), run_date(context), run_id(context), run_type(context)
+            )
+        except DataQualityError as exc:  # bad data: retrying will not fix it; logged once
+            raise Blocked(str(exc)) from None
 
     @task
     def plan_batches(**context) -> list[int]:

@@ -28,8 +28,9 @@ from airflow.sdk import Asset, Param, dag, task
 
 @dag(
     dag_id="replenishment_simulation",
+    description="Replay the days before the run date: the pipeline's policy against two baselines",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # early: any date can be triggered
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -40,12 +41,42 @@ from airflow.sdk import Asset, Param, dag, task
         "retry_delay": dt.timedelta(minutes=5),
     },
     params={
-        "days": Param(180, type="integer", minimum=7, maximum=730),
-        "refit_every": Param(7, type="integer", minimum=1, maximum=91),
-        "policy": Param("periodic", enum=["periodic", "continuous"]),
-        "demand_mode": Param("lost_sales", enum=["lost_sales", "backorders"]),
-        # scenario: suppliers this many days later than their receipts
-        "supplier_delay_days": Param(0, type="integer", minimum=0, maximum=60),
+        "days": Param(
+            180,
+            type="integer",
+            minimum=7,
+            maximum=730,
+            title="Days simulated",
+            description="Days replayed, ending the day before the run date.",
+        ),
+        "refit_every": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=91,
+            title="Refit every (days)",
+            description="Days between two forecast refits inside the replay.",
+        ),
+        "policy": Param(
+            "periodic",
+            enum=["periodic", "continuous"],
+            title="Review policy",
+            description="periodic: order every review period; continuous: order at the reorder point.",
+        ),
+        "demand_mode": Param(
+            "lost_sales",
+            enum=["lost_sales", "backorders"],
+            title="Unmet demand",
+            description="lost_sales: demand not served is lost; backorders: it waits for stock.",
+        ),  # fmt: skip
+        "supplier_delay_days": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=60,
+            title="Suppliers late by (days)",
+            description="Scenario: suppliers deliver this many days later than their receipts.",
+        ),
     },
 )
 def replenishment_simulation() -> None:

@@ -171,6 +171,52 @@ def run_dates(conn: Any, prefix: str) -> list[str]:
     return [_day(r["run_date"]) for r in rows]
 
 
+def blocked_runs(conn: Any, prefix: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Run dates whose latest run the data-quality gate blocked, newest first.
+
+    Each: run_date, the failing suites' failure lines and the Data Docs path
+    (``data_quality_results``), the reason and the run report (``pipeline_runs``).
+    """
+    from sqlalchemy import inspect as sa_inspect
+
+    from replenishment.db import table_exists
+
+    schema = prefix.rstrip(".") or None
+    if not table_exists(conn, "pipeline_runs", schema=schema):
+        return []
+    if "reason" not in {c["name"] for c in sa_inspect(conn).get_columns("pipeline_runs", schema)}:
+        return []  # reporting tables from before blocked runs were recorded
+    runs = _rows(
+        conn,
+        f"SELECT run_date, reason, report_path FROM {prefix}pipeline_runs "
+        f"WHERE status = 'blocked' ORDER BY run_date DESC LIMIT {int(limit)}",
+    )
+    out = []
+    for run in runs:
+        suites = _rows(
+            conn,
+            f"SELECT suite, failures, data_docs_path FROM {prefix}data_quality_results "
+            "WHERE run_date = :run_date AND failed_critical > 0 ORDER BY suite",
+            {"run_date": run["run_date"]},
+        )
+        out.append(
+            {
+                "run_date": _day(run["run_date"]),
+                "failures": [
+                    line
+                    for suite in suites
+                    for line in str(suite["failures"] or "").splitlines()
+                    if line.startswith("[critical]")
+                ],
+                "data_docs_path": next(
+                    (x["data_docs_path"] for x in suites if x["data_docs_path"]), None
+                ),
+                "report_path": run["report_path"],
+            }
+        )
+    return out
+
+
 def run_summary(conn: Any, prefix: str, run_date: dt.date) -> dict[str, Any] | None:
     rows = _rows(
         conn,
@@ -440,6 +486,11 @@ def _api_router(source: _Warehouse) -> APIRouter:
     def api_run_dates() -> dict[str, Any]:
         with source.connect() as (conn, prefix):
             return {"run_dates": run_dates(conn, prefix)}
+
+    @router.get("/blocked-runs")
+    def api_blocked_runs() -> dict[str, Any]:
+        with source.connect() as (conn, prefix):
+            return {"blocked_runs": blocked_runs(conn, prefix)}
 
     @router.get("/run")
     def api_run(run_date: dt.date) -> dict[str, Any]:

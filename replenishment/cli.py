@@ -254,9 +254,13 @@ def _summary(settings: Settings, run_date: dt.date, as_json: bool) -> int:
     row = {k: (None if v is None or v != v else v) for k, v in frame.iloc[0].to_dict().items()}
     if as_json:
         print(json.dumps(row, default=str, indent=2))
+    elif row.get("status", "success") != "success":
+        from replenishment.run_status import describe
+
+        print(describe(row))
     else:
         print(summary_text(row, settings))
-    return 0
+    return 0 if row.get("status", "success") == "success" else 2
 
 
 # --------------------------------------------------------------------------- reporting

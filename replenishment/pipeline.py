@@ -108,15 +108,22 @@ def cap_outliers(demand: pd.DataFrame, outliers: pd.DataFrame) -> int:
     return int(hit.sum())
 
 
-def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
+def stage_validate(
+    settings: Settings, run_date: dt.date, run_id: str | None = None, run_type: str = "manual"
+) -> dict[str, Any]:
     """Validate the sources with Great Expectations.
 
-    On a critical failure the data-quality report is written to
-    ``data_quality_results`` (only that table, only this run date) and
+    On a critical failure the run is blocked: the data-quality report is written to
+    ``data_quality_results`` and a ``status = 'blocked'`` row with the failures to
+    ``pipeline_runs`` (only those tables, only this run date, one transaction), the
+    blocked run's report is written, and
     :class:`replenishment.validate.DataQualityError` is raised.
     """
     from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.run_status import blocked_run
     from replenishment.validate import validate_sources
+
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     d = staging_dir(settings, run_date)
     if d.exists():
@@ -135,11 +142,16 @@ def stage_validate(settings: Settings, run_date: dt.date) -> dict[str, Any]:
             frame.to_parquet(staging_dir(settings, run_date) / "data_quality.parquet", index=False)
             if not report.ok:
                 ensure_reporting_tables(engine, settings.reporting_schema)
+                quality = frame.drop(columns=["run_date"], errors="ignore")
+                blocked = blocked_run(
+                    settings, run_date, report.message(), quality, report.data_docs_path,
+                    started_at=started, run_id=run_id, run_type=run_type,
+                )  # fmt: skip
                 load_outputs(
                     engine,
                     settings.reporting_schema,
                     run_date,
-                    {"data_quality_results": frame.drop(columns=["run_date"], errors="ignore")},
+                    {"data_quality_results": quality, "pipeline_runs": blocked},
                 )
                 if report.data_docs_path:
                     log.error("Data Docs for this validation: %s", report.data_docs_path)
@@ -194,12 +206,38 @@ def stage_forecast(
         )
         result.save(d, f"batch{batch:04d}")
     summary = result.summary
-    return {
+    out = {
         "batch": batch,
         "skus": len(sku_ids),
         "models": summary["model"].value_counts().to_dict() if len(summary) else {},
         "failed": int(summary["failed"].sum()) if len(summary) else 0,
+        "failed_skus": sorted(summary.loc[summary["failed"].astype(bool), "sku_id"].astype(str))
+        if len(summary)
+        else [],
+        "seconds": round(_timings(settings, run_date)[f"forecast-{batch}"]["seconds"], 1),
     }
+    log.info("%s", batch_sentence(out, batches))
+    return out
+
+
+def batch_sentence(out: dict[str, Any], batches: int) -> str:
+    """The task log's sentence for one forecast batch (the dict :func:`stage_forecast` returns).
+
+    >>> batch_sentence({"batch": 0, "skus": 3, "models": {"prophet": 2, "sba": 1},
+    ...                 "failed": 1, "failed_skus": ["S-7"], "seconds": 4.2}, 2)
+    'Forecast batch 1 of 2: 3 SKUs in 4.2 s (prophet 2, sba 1); 1 SKU fell back after its model failed: S-7.'
+    """
+    models = ", ".join(f"{name} {count}" for name, count in sorted(out["models"].items()))
+    text = (
+        f"Forecast batch {out['batch'] + 1} of {batches}: {out['skus']} SKUs in {out['seconds']} s"
+    )
+    text += f" ({models})" if models else ""
+    failed = out["failed_skus"]
+    if not failed:
+        return text + "; no model failed."
+    shown = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else "")
+    noun = "SKU" if len(failed) == 1 else "SKUs"
+    return text + f"; {len(failed)} {noun} fell back after its model failed: {shown}."
 
 
 def _forecast_results(settings: Settings, run_date: dt.date) -> Any:
@@ -388,15 +426,29 @@ def _run_summary(
 
 
 def run_pipeline(settings: Settings, run_date: dt.date, run_type: str = "cli") -> dict[str, Any]:
-    """Run every stage for ``run_date`` in this process, as the DAG would."""
+    """Run every stage for ``run_date`` in this process, as the DAG would.
+
+    A run the data-quality gate blocks records itself (:func:`stage_validate`); any
+    other error is recorded as ``status = 'failed'`` in ``pipeline_runs`` and raised.
+    """
+    from replenishment.run_status import record_failed_run
+    from replenishment.validate import DataQualityError
+
+    stage = "validate"
     try:
-        log.info("validate: %s", stage_validate(settings, run_date))
+        log.info("validate: %s", stage_validate(settings, run_date, run_type=run_type))
+        stage = "extract"
         log.info("extract: %s", stage_extract(settings, run_date))
+        stage = "forecast"
         batches = plan_batches(settings, run_date)
         for b in batches:
             log.info("forecast: %s", stage_forecast(settings, run_date, b, len(batches)))
+        stage = "replenish"
         log.info("replenish: %s", stage_replenish(settings, run_date))
-    except Exception:
+        stage = "load"
+        return stage_load(settings, run_date, run_id=None, run_type=run_type)
+    except Exception as exc:
         shutil.rmtree(staging_dir(settings, run_date), ignore_errors=True)
+        if not isinstance(exc, DataQualityError):
+            record_failed_run(settings, run_date, stage, exc, run_type=run_type)
         raise
-    return stage_load(settings, run_date, run_id=None, run_type=run_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support import SMALL_DEMO
+
+#: Airflow puts its DAGs folder on sys.path when it parses or runs a DAG; the DagBag of the
+#: tests does the same, so the DAG files' helpers (replenishment_airflow) import as there.
+DAGS_FOLDER = str(Path(__file__).resolve().parents[1] / "dags")
+if DAGS_FOLDER not in sys.path:
+    sys.path.insert(0, DAGS_FOLDER)
 
 PG_ADMIN_URL = os.environ.get(
     "REPLENISHMENT_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

@@ -10,9 +10,22 @@ import datetime as dt
 import logging
 from typing import Any
 
+# the task SDK's "fail without retry"; this module is imported only inside tasks
+from airflow.sdk.exceptions import AirflowFailException
+
 log = logging.getLogger(__name__)
 
 WAREHOUSE_CONN_ID = "warehouse"
+
+
+class DataQualityError(AirflowFailException):
+    """The data-quality gate stopped the run (no retry); the message lists the failures.
+
+    Airflow's counterpart of :class:`replenishment.validate.DataQualityError`, same name
+    so the task log reads the same as the command line's.
+    Raised ``from None`` so the task log shows the failures once, not again through
+    the chained :class:`replenishment.validate.DataQualityError`.
+    """
 
 
 def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
@@ -47,3 +60,25 @@ def run_type(context: Any) -> str:
 def run_id(context: Any) -> str | None:
     dag_run = context.get("dag_run")
     return getattr(dag_run, "run_id", None)
+
+
+def record_failure(context: Any) -> None:
+    """``on_failure_callback``: record ``status = 'failed'`` in pipeline_runs.
+
+    A blocked run (:class:`DataQualityError`) has recorded itself; nothing is done then.
+    """
+    error = context.get("exception")
+    if isinstance(error, DataQualityError) or error is None:
+        return
+    from replenishment.run_status import record_failed_run
+
+    ti = context.get("ti") or context.get("task_instance")
+    stage = str(getattr(ti, "task_id", "") or "task")
+    try:
+        config = settings(context)
+    except Exception as exc:  # e.g. no warehouse connection: nothing to record into
+        log.error("failure of %s not recorded in pipeline_runs: %s", stage, exc)
+        return
+    record_failed_run(
+        config, run_date(context), stage, error, run_id=run_id(context), run_type=run_type(context)
+    )

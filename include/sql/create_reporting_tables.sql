@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     forecast_seconds  DOUBLE PRECISION,
     replenish_seconds DOUBLE PRECISION,
     load_seconds      DOUBLE PRECISION,
-    report_path       VARCHAR(500)
+    report_path       VARCHAR(500),
+    reason            TEXT
 );
 
 -- Every table's primary key leads with run_date: one run, a range of runs and the latest

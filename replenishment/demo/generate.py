@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "--end-date",
         type=dt.date.fromisoformat,
         default=defaults.end_date,
-        help="last day of history (ISO); the demo run date is the day after",
+        help="last day of history (ISO, default yesterday); the demo run date is the day after",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--planned-promo-days", type=int, default=defaults.planned_promo_days)
@@ -84,20 +84,44 @@ def main(argv: list[str] | None = None) -> int:
     where = engine.url.render_as_string(hide_password=True)
     if args.if_empty and _has_skus(engine):
         log.info("demo: %s already holds sku_master rows; left as it is (--if-empty)", where)
-        print(f"demo warehouse not written: {where} already holds sku_master rows")
+        print(
+            f"demo warehouse not written: {where} already holds sku_master rows; "
+            f"{_dates_held(engine)}"
+        )
         engine.dispose()
         return 0
     started = time.perf_counter()
     try:
         _, rows = _generate(engine, spec, replace=True)
+        held = _dates_held(engine)
     finally:
         engine.dispose()
     summary = ", ".join(f"{table}={count}" for table, count in rows.items())
     print(
         f"demo warehouse written to {where} "
-        f"in {time.perf_counter() - started:.1f}s (run date {spec.run_date}): {summary}"
+        f"in {time.perf_counter() - started:.1f}s (run date {spec.run_date}): {summary}\n{held}"
     )
     return 0
+
+
+def _dates_held(engine: Engine) -> str:
+    """Which dates the warehouse's order history covers and which run dates that allows.
+
+    A run for D reads what is known before D and needs order lines on D - 1, so the
+    run dates go from the day after the first day of history to the day after the last.
+    """
+    with engine.connect() as conn:
+        first, last = conn.exec_driver_sql(
+            "SELECT MIN(order_ts), MAX(order_ts) FROM order_lines"
+        ).one()
+    if first is None:
+        return "no order history: no date can be run"
+    first_day = dt.date.fromisoformat(str(first)[:10])
+    last_day = dt.date.fromisoformat(str(last)[:10])
+    one = dt.timedelta(days=1)
+    return (
+        f"order history {first_day} .. {last_day}: run dates {first_day + one} .. {last_day + one}"
+    )
 
 
 # --------------------------------------------------------------------------- orchestration

@@ -5,7 +5,7 @@ Imports nothing of the demo package."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import holidays
 import numpy as np
@@ -48,12 +48,19 @@ _NEW_ORDER_SHARE = 0.55  # a sales line starts a new customer order with this pr
 _NO_DATE = 10**7  # "never" as a day index
 
 
+def _yesterday() -> dt.date:
+    """Yesterday's UTC date: the default last day of demo history (the run date is today)."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class DemoSpec:
     """What to generate.
 
     n_skus: number of SKUs. years: length of the order history, years of 365.25 days.
     end_date: last day with order history; the run date of the demo is end_date + 1.
+    Defaults to yesterday (UTC), so today's run, the UI's default, has its history;
+    the rows depend only on the spec, so a fixed end_date gives fixed rows.
     seed: seed of every random draw. planned_promo_days: promotions are planned up to
     end_date + planned_promo_days. holiday_country: ISO code whose public holidays
     shape demand (the ``holidays`` package).
@@ -61,7 +68,7 @@ class DemoSpec:
 
     n_skus: int = 200
     years: float = 3.0
-    end_date: dt.date = dt.date(2026, 6, 30)
+    end_date: dt.date = field(default_factory=_yesterday)
     seed: int = 42
     planned_promo_days: int = 120
     holiday_country: str = "US"

@@ -41,7 +41,9 @@ from tests.support import RUN_DATE, check_contract
 pytestmark = pytest.mark.slow
 
 #: Reporting tables a failed validation must not touch (it writes only data_quality_results).
-KEPT_TABLES = tuple(t for t in OUTPUT_TABLES if t != "data_quality_results")
+#: A blocked run changes only these tables' rows of its run date (README, "Blocked runs").
+RECORDS_THE_RUN = ("data_quality_results", "pipeline_runs")
+KEPT_TABLES = tuple(t for t in OUTPUT_TABLES if t not in RECORDS_THE_RUN)
 
 D = RUN_DATE.isoformat()
 DAY_BEFORE = (RUN_DATE - dt.timedelta(days=1)).isoformat()
@@ -499,6 +501,34 @@ def test_critical_bad_input_stops_the_run_and_keeps_the_reports(
     # every other reporting table is exactly as the clean run left it
     _assert_kept(before, after)
     assert not staging_dir(settings, RUN_DATE).exists(), "staging not cleaned up"
+    _assert_blocked(before, after, case)
+
+
+def _assert_blocked(
+    before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], case: Bad
+) -> None:
+    """pipeline_runs says the re-run of D (which had succeeded) is blocked, with the failures,
+    and its report says what failed and what to do; other dates' rows are untouched."""
+    runs = after["pipeline_runs"]
+    assert str(before["pipeline_runs"].set_index("run_date").loc[D, "status"]) == "success"
+    row = runs[runs["run_date"].astype(str) == D].iloc[0]
+    assert row["status"] == "blocked", row
+    _assert_names(row["reason"], case)
+    assert int(row["skus_total"]) == 0 and int(row["orders_placed"]) == 0
+    others = runs[runs["run_date"].astype(str) != D].astype(str).reset_index(drop=True)
+    kept = before["pipeline_runs"]
+    kept = kept[kept["run_date"].astype(str) != D].astype(str).reset_index(drop=True)
+    pd.testing.assert_frame_equal(others, kept, check_dtype=False, obj="other dates' runs")
+    report = Path(row["report_path"]).read_text()
+    assert "blocked by data quality" in report and "What to do" in report
+    assert "Data Docs of this validation" in report
+    _assert_names(
+        report.replace("&#x27;", "'")
+        .replace("&quot;", '"')
+        .replace("&gt;", ">")
+        .replace("&lt;", "<"),
+        case,
+    )
 
 
 # --------------------------------------------------------------------------- warnings
@@ -576,6 +606,9 @@ def test_dag_run_fails_at_validate_and_keeps_the_reports(
     assert state == "failed", log[-6000:]
     assert f"DataQualityError: Data quality for run date {D}" in log, log[-6000:]
     _assert_names(log, case)
+    # the failures are printed once, not again through a chained exception
+    first_failure = next(x for x in log.splitlines() if "Critical (the run stops):" in x)
+    assert log.count("Critical (the run stops):") == 1, first_failure
     states = _task_states(airflow_home, tmp_path, log)
     assert states["validate"] == "failed", states
     for task in ("extract", "plan_batches", "forecast", "replenish", "load"):
@@ -586,3 +619,4 @@ def test_dag_run_fails_at_validate_and_keeps_the_reports(
     _assert_names(row["failures"], case)
     assert Path(row["data_docs_path"]).is_file()
     _assert_kept(before, after)
+    _assert_blocked(before, after, case)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -48,10 +49,12 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def run_dag(home: Path, conn: dict, tmp: Path, conf: dict | None = None) -> tuple[str, str]:
-    """Run the DAG for RUN_DATE with `airflow dags test`; (final state, log)."""
+def run_dag(
+    home: Path, conn: dict, tmp: Path, conf: dict | None = None, run_date: dt.date = RUN_DATE
+) -> tuple[str, str]:
+    """Run the DAG for ``run_date`` with `airflow dags test`; (final state, log)."""
     env = _env(home, conn, tmp)
-    cmd = [str(BIN / "airflow"), "dags", "test", "replenishment_daily", RUN_DATE.isoformat()]
+    cmd = [str(BIN / "airflow"), "dags", "test", "replenishment_daily", run_date.isoformat()]
     if conf:
         cmd += ["-c", json.dumps(conf)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -67,7 +70,7 @@ def run_dag(home: Path, conn: dict, tmp: Path, conf: dict | None = None) -> tupl
     states = [
         r["state"]
         for r in json.loads(listing)
-        if (r["logical_date"] or "").startswith(RUN_DATE.isoformat())
+        if (r["logical_date"] or "").startswith(run_date.isoformat())
     ]
     assert states, f"no DAG run recorded:\n{log[-4000:]}"
     return states[0], log
@@ -105,3 +108,24 @@ def test_dag_on_postgres(airflow_home, pg_warehouse, tmp_path):
     state, log = run_dag(airflow_home, conn, tmp_path, conf={"horizon_days": 14})
     assert state == "success", log[-6000:]
     check_contract(pg_warehouse, RUN_DATE, horizon_days=14)
+
+
+def test_dag_runs_a_date_two_years_ago(airflow_home, tmp_path):
+    """A warehouse whose history ended two years ago: the DAG run for that date loads its rows.
+
+    With a start_date after the date, `airflow dags test` "succeeded" with no task run."""
+    from replenishment.db import make_engine
+    from replenishment.demo import DemoSpec, generate
+
+    today = dt.datetime.now(dt.UTC).date()
+    old = today.replace(year=today.year - 2) if (today.month, today.day) != (2, 29) else today
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    generate(engine, DemoSpec(n_skus=8, years=1.2, end_date=old - dt.timedelta(days=1), seed=3))
+    engine.dispose()
+    conn = {"conn_type": "sqlite", "host": str(tmp_path / "old.db")}
+    state, log = run_dag(airflow_home, conn, tmp_path, run_date=old)
+    assert state == "success", log[-6000:]
+    out = check_contract(url, old)
+    assert len(out["replenishment_orders"]) > 0
+    assert str(out["pipeline_runs"]["status"].iloc[0]) == "success"

@@ -301,12 +301,52 @@ def test_currency_setting_reaches_the_page(warehouse):
     app.state.warehouse.dispose()
 
 
+def test_blocked_runs_are_listed_with_their_failures_and_data_docs(tmp_path):
+    """A run the data-quality gate stopped is listed (the page never showed it)."""
+    from fastapi.testclient import TestClient
+
+    from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.run_status import status_row
+
+    url = f"sqlite:///{tmp_path / 'blocked.db'}"
+    day = dt.date(2026, 7, 2)
+    failure = "[critical] order_lines: 3 rows with quantity < 0 (order_id SO-1 line 2)"
+    quality = pd.DataFrame(
+        [
+            {"suite": "order_lines", "success": 0, "evaluated_expectations": 9,
+             "failed_expectations": 1, "failed_critical": 1, "failed_warning": 0,
+             "failures": failure, "data_docs_path": "/docs/2026-07-02/index.html"},
+            {"suite": "sku_master", "success": 1, "evaluated_expectations": 9,
+             "failed_expectations": 0, "failed_critical": 0, "failed_warning": 0,
+             "failures": None, "data_docs_path": "/docs/2026-07-02/index.html"},
+        ]
+    )  # fmt: skip
+    row = status_row(
+        Settings.load({"warehouse_url": url}), day, "blocked", failure,
+        started_at=dt.datetime(2026, 7, 2, 6),
+    )  # fmt: skip
+    engine = make_engine(url)
+    ensure_reporting_tables(engine, "reporting")
+    load_outputs(engine, "reporting", day, {"data_quality_results": quality, "pipeline_runs": row})
+    engine.dispose()
+    app = plugin.create_app(url, reporting_schema="reporting")
+    with TestClient(app) as c:
+        blocked = c.get("/api/blocked-runs").json()["blocked_runs"]
+        page = c.get("/").text
+    app.state.warehouse.dispose()
+    assert [b["run_date"] for b in blocked] == ["2026-07-02"]
+    assert blocked[0]["failures"] == [failure]
+    assert blocked[0]["data_docs_path"] == "/docs/2026-07-02/index.html"
+    assert 'data-testid="blocked"' in page and "api/blocked-runs" in page
+
+
 def test_empty_warehouse_has_no_run_dates(tmp_path):
     from fastapi.testclient import TestClient
 
     app = plugin.create_app(f"sqlite:///{tmp_path / 'empty.db'}", reporting_schema="reporting")
     with TestClient(app) as c:
         assert c.get("/api/run-dates").json() == {"run_dates": []}
+        assert c.get("/api/blocked-runs").json() == {"blocked_runs": []}
     app.state.warehouse.dispose()
 
 

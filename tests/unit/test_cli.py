@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,80 @@ def test_dev_says_a_command_is_unknown():
     out = subprocess.run(["bash", str(ROOT / "dev"), "deploy"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown command 'deploy'" in out.stderr and "./dev demo" in out.stderr
+
+
+def test_summary_of_a_blocked_run_says_blocked_with_the_failures(capsys, tmp_path):
+    """A blocked run is stored: summary says so, with the failures (it said "no run stored")."""
+    import datetime as dt
+
+    from replenishment.db import make_engine
+    from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.run_status import status_row
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    settings = Settings.load({"warehouse_url": url})
+    engine = make_engine(url)
+    ensure_reporting_tables(engine, "reporting")
+    reason = "Data quality for run date 2026-07-01: 1 critical failure(s)\n  - order_lines: 3 rows"
+    started = dt.datetime(2026, 7, 1, 6)
+    row = status_row(settings, dt.date(2026, 7, 1), "blocked", reason, started_at=started)
+    load_outputs(engine, "reporting", dt.date(2026, 7, 1), {"pipeline_runs": row})
+    engine.dispose()
+    assert main(["summary", "--date", "2026-07-01", "--url", url]) == 2
+    out = capsys.readouterr().out
+    assert "run date 2026-07-01: blocked by the data-quality gate" in out, out
+    assert "order_lines: 3 rows" in out
+
+
+def test_dev_ui_fits_the_machine_and_ctrl_c_stops_everything(tmp_path):
+    """`./dev ui` with a stand-in `airflow` that starts children: parallelism = the cores
+    (not Airflow's 32), and SIGINT (Ctrl-C) stops every process it started."""
+    import os
+    import signal
+    import time
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+    want = subprocess.run(
+        f"cat {ROOT / 'requirements.txt'} {ROOT / 'pyproject.toml'} | sha256sum | cut -d' ' -f1",
+        shell=True, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (venv / ".requirements.sha").write_text(want + "\n")
+    pids = tmp_path / "pids"
+    fake = venv / "bin" / "airflow"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "parallelism=$AIRFLOW__CORE__PARALLELISM" > {tmp_path / "env"}\n'
+        # children that ignore SIGINT, as daemons started by airflow standalone may
+        f"for i in 1 2 3; do (trap '' INT; exec sleep 120) & echo $! >> {pids}; done\n"
+        "wait\n"
+    )
+    fake.chmod(0o755)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "warehouse.db").write_text("")
+    env = {**os.environ, "REPLENISHMENT_VENV": str(venv), "REPLENISHMENT_DATA_DIR": str(data),
+           "AIRFLOW_HOME": str(tmp_path / "home")}  # fmt: skip
+    env.pop("AIRFLOW__CORE__PARALLELISM", None)
+    proc = subprocess.Popen(["bash", str(ROOT / "dev"), "ui"], env=env, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        pids.exists() and len(pids.read_text().split()) == 3
+    ):
+        time.sleep(0.2)
+    children = [int(p) for p in pids.read_text().split()]
+    assert (tmp_path / "env").read_text().strip() == f"parallelism={max(2, os.cpu_count() or 2)}"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    time.sleep(0.5)
+    alive = []
+    for pid in children:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    for pid in alive:  # do not leave them behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"./dev ui left {alive} running"

@@ -348,3 +348,27 @@ def test_postgres_gets_the_same_rows_as_sqlite(
         pd.testing.assert_frame_equal(
             expected, got, obj=table, check_dtype=False, check_index_type=False
         )
+
+
+def test_default_history_ends_yesterday() -> None:
+    """The demo's default run date is today, so the UI's Trigger defaults lead to a green run."""
+    today = dt.datetime.now(dt.UTC).date()
+    spec = demo.DemoSpec()
+    assert spec.end_date == today - dt.timedelta(days=1)
+    assert spec.run_date == today
+    # still deterministic given the end date
+    assert demo.DemoSpec(end_date=dt.date(2026, 6, 30)).start_date == dt.date(2023, 7, 1)
+
+
+def test_main_says_which_dates_hold_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'dates.db'}"
+    args = ["--url", url, "--skus", "4", "--years", "0.5", "--end-date", "2025-12-31"]
+    assert demo.main(args) == 0
+    out = capsys.readouterr().out
+    assert "order history 2025-07-02 .. 2025-12-31" in out, out
+    assert "run dates 2025-07-03 .. 2026-01-01" in out, out
+    assert demo.main([*args, "--if-empty"]) == 0
+    out = capsys.readouterr().out
+    assert "not written" in out and "order history 2025-07-02 .. 2025-12-31" in out, out

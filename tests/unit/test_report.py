@@ -71,3 +71,43 @@ def test_report_has_totals_orders_charts_and_quality(tmp_path):
     assert "&lt;pack&gt; rounding" in text  # escaped
     assert "order_lines" in text and "smooth" in text
     assert "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network
+
+
+def test_report_reads_like_a_report(tmp_path):
+    """Headers in words, numbers right-aligned, the cut said, the Data Docs linked."""
+    n = 23
+    skus = [f"S{i:02d}" for i in range(n)]
+    orders = pd.DataFrame(
+        {
+            "sku_id": skus,
+            "order_qty": [10.0 + i for i in range(n)],
+            "order_packs": [1] * n,
+            "order_value": [100.0 + i for i in range(n)],
+            "inventory_position": [1.0] * n,
+            "reorder_point": [5.0] * n,
+            "order_up_to": [20.0] * n,
+            "expected_receipt_date": [D] * n,
+            "reason": ["below reorder point"] * n,
+        }
+    )
+    forecast = pd.DataFrame(
+        {"sku_id": skus, "forecast_date": [D] * n, "yhat": 1.0, "yhat_lower": 0.0,
+         "yhat_upper": 2.0}
+    )  # fmt: skip
+    quality = pd.DataFrame(
+        {"suite": ["order_lines"], "success": [1], "evaluated_expectations": [19],
+         "failed_critical": [0], "failed_warning": [0], "failures": [None],
+         "data_docs_path": [str(tmp_path / "docs" / "2026-07-01" / "index.html")]}
+    )  # fmt: skip
+    accuracy = pd.DataFrame(columns=["demand_class", "wape", "baseline_wape", "actual_units"])
+    history = pd.DataFrame({"sku_id": [], "ds": [], "y": []})
+    summary = {"skus_total": n, "orders_placed": n, "order_value": 2553.0}
+    text = write_report(
+        tmp_path, D, summary, forecast, orders, accuracy, quality, history
+    ).read_text()
+    assert "top 20 of 23 orders" in text
+    assert "<th>Order qty</th>" in text and "order_qty" not in text
+    assert "<th>Expected receipt</th>" in text and "<th>SKU</th>" in text
+    assert '<td class="num">122</td>' in text  # the largest value, right-aligned
+    assert (tmp_path / "docs" / "2026-07-01" / "index.html").as_uri() in text
+    assert "Data Docs" in text

@@ -307,7 +307,28 @@ function listen() {
   $("value-header").textContent = `value (${currency})`;
 }
 
+// run dates the data-quality gate blocked: each with its failures and the Data Docs link
+async function showBlocked() {
+  const { blocked_runs } = await getJSON("api/blocked-runs");
+  const list = $("blocked-list");
+  list.replaceChildren();
+  for (const b of blocked_runs) {
+    const item = el("li", {}, "");
+    item.appendChild(el("b", {}, `${b.run_date}: blocked`));
+    const fails = el("ul", {}, "");
+    for (const f of b.failures) fails.appendChild(el("li", {}, f));
+    item.appendChild(fails);
+    if (b.data_docs_path) {
+      const uri = "file://" + encodeURI(b.data_docs_path);
+      item.appendChild(el("a", { href: uri, "data-testid": "data-docs" }, `Data Docs: ${b.data_docs_path}`));
+    }
+    list.appendChild(item);
+  }
+  $("blocked").hidden = !blocked_runs.length;
+}
+
 async function init() {
+  showBlocked().catch((err) => showError(err));
   try {
     const { run_dates } = await getJSON("api/run-dates");
     const sel = $("run-date");
