@@ -93,7 +93,7 @@ def load_outputs(
     Returns rows written per table. Columns of each frame must be columns of the
     table (``run_date`` is set here). A callable is called when its table's turn
     comes (so a run summary can include the time spent writing the tables before it).
-    ``bi_tables`` (the run's daily actuals and SKU dimension) are written first, in
+    ``bi_tables`` (the run's daily actuals and SKU dimension) are written last, in
     the same transaction (:func:`write_bi_tables`).
     """
     unknown = set(tables) - set(OUTPUT_TABLES)
@@ -102,11 +102,14 @@ def load_outputs(
     written: dict[str, int] = {}
     with engine.begin() as conn:
         prefix = schema_prefix(conn, schema)
-        if bi_tables is not None:
-            written.update(write_bi_tables(conn, prefix, run_date, bi_tables))
         for table, frame in tables.items():
             rows = frame() if callable(frame) else frame
             written[table] = write_table(conn, f"{prefix}{table}", run_date, rows)
+        # last, in the order ensure_reporting_tables creates them: a load and another run's
+        # DDL (CREATE INDEX IF NOT EXISTS locks the table) then take their locks in one
+        # order and wait for each other instead of deadlocking
+        if bi_tables is not None:
+            written.update(write_bi_tables(conn, prefix, run_date, bi_tables))
     log.info("loaded run %s: %s", run_date, written)
     return written
 
