@@ -154,14 +154,14 @@ DEFAULT_SQL_TEMPLATES = {"reporting"}
 #: Expressions allowed inside SQL-building f-strings, per module, with why they are safe.
 #: Anything else interpolated into SQL fails the test: bind it as a parameter instead.
 SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
-    "bi_benchmark.py": {
+    "scripts/bi_benchmark.py": {
         "prefix": "db.schema_prefix result",
         "table": "names from SOURCE_TABLES / OUTPUT_TABLES",
         "name": "index names read from pg_index, checked to be word characters",
         "options": "EXPLAIN option constants",
         "statement": "a query of select_bi_queries.sql or one the plugin sent, explained as is",
     },
-    "generate.py": {"table": "names from the SOURCE_TABLES / TRUTH_TABLE constants"},
+    "demo/generate.py": {"table": "names from the SOURCE_TABLES / TRUTH_TABLE constants"},
     "load.py": {
         "prefix": "db.schema_prefix result",
         "table": "names from OUTPUT_TABLES, checked by read_output",
