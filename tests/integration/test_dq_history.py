@@ -237,7 +237,10 @@ def test_demo_history_raises_no_critical_alarm_on_90_run_dates(
                     warnings[rule] = warnings.get(rule, 0) + 1
     assert not critical, "\n".join(critical)
     # warnings are allowed (a real peak, an erratic SKU's heavy tail) but must stay rare
-    assert sum(warnings.values()) <= 45, warnings
+    # the demo's late suppliers (issue 14) deliver days later than planned on every order:
+    # the stale-lead-time warning is right about them, so it does not count as a false alarm
+    false_alarms = {r: k for r, k in warnings.items() if "planned lead_time_days" not in r}
+    assert sum(false_alarms.values()) <= 45, warnings
 
 
 @pytest.mark.parametrize(
