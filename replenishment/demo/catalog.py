@@ -21,6 +21,7 @@ from replenishment.demo.spec import (
     _PATTERN_SHARES,
     _SERVICE_LEVELS,
     PATTERNS,
+    SKU_MASTER_VALUES,
     DemoSpec,
     _Calendar,
     _Promotions,
@@ -175,7 +176,7 @@ def _make_catalog(spec: DemoSpec, cal: _Calendar, rng: np.random.Generator) -> p
         "sku_id": _format_ids("SKU-", [(np.arange(1, n + 1), 6)]),
         "description": descriptions,
         "category": np.array(_CATEGORY_NAMES, dtype=object)[category],
-        **{k: master[k] for k in _MASTER_ORDER},
+        **{k: master[k] for k in SKU_MASTER_VALUES},
         "active": life["active"],
         "pattern_code": pattern,
         "pattern": np.array(PATTERNS, dtype=object)[pattern],
@@ -187,18 +188,6 @@ def _make_catalog(spec: DemoSpec, cal: _Calendar, rng: np.random.Generator) -> p
         "z": np.array([z_of[float(s)] for s in service]),
     }
     return pd.DataFrame(columns)
-
-
-_MASTER_ORDER = (
-    "unit_cost",
-    "pack_size",
-    "moq",
-    "lead_time_days",
-    "review_period_days",
-    "service_level",
-    "holding_cost_rate",
-    "order_cost",
-)
 
 
 def _make_promotions(

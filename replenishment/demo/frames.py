@@ -17,6 +17,7 @@ from replenishment.demo.spec import (
     _NO_DATE,
     _PO_DAY_OFFSET,
     _RETURNED_SHARE,
+    SKU_MASTER_VALUES,
     TRUTH_HORIZON_DAYS,
     DemoSpec,
     _Calendar,
@@ -61,20 +62,7 @@ def _day_sequence(day: np.ndarray, per_day: np.ndarray, offset: int = 0) -> np.n
 
 
 def _sku_master_frame(catalog: pd.DataFrame) -> pd.DataFrame:
-    columns = [
-        "sku_id",
-        "description",
-        "category",
-        "unit_cost",
-        "pack_size",
-        "moq",
-        "lead_time_days",
-        "review_period_days",
-        "service_level",
-        "holding_cost_rate",
-        "order_cost",
-        "active",
-    ]
+    columns = ["sku_id", "description", "category", *SKU_MASTER_VALUES, "active"]
     return catalog[columns].copy()
 
 

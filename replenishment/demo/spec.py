@@ -18,6 +18,17 @@ SOURCE_TABLES = (
     "purchase_orders",
 )
 TRUTH_TABLE = "demo_truth"
+#: The SKU master's value columns, in the table's order (after sku_id, description, category).
+SKU_MASTER_VALUES = (
+    "unit_cost",
+    "pack_size",
+    "moq",
+    "lead_time_days",
+    "review_period_days",
+    "service_level",
+    "holding_cost_rate",
+    "order_cost",
+)
 PATTERNS = ("smooth", "erratic", "intermittent", "new")
 #: Days after end_date whose true expected demand is summed into demo_truth.
 TRUTH_HORIZON_DAYS = 28
