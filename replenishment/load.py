@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from replenishment.db import schema_prefix, sql_value
-from replenishment.warehouse import bulk_insert, ensure_tables, replace_rows, table_columns
+from replenishment.warehouse import (
+    advisory_lock,
+    bulk_insert,
+    ensure_tables,
+    replace_rows,
+    table_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +225,12 @@ def write_bi_tables(
 
     ``daily_actuals``: the run's days (D - :data:`ACTUALS_DAYS` .. D - 1) replaced.
     ``sku_dim``: replaced whole unless a later run date already wrote it (a backfill of
-    an older date keeps the newer attributes): 0 rows then.
+    an older date keeps the newer attributes): 0 rows then. On PostgreSQL concurrent
+    loads take turns here (a transaction-scoped advisory lock).
     """
+    # two loads of a backfill write overlapping days: one at a time, or the second's
+    # DELETE misses the first's new rows and its INSERT violates the primary key
+    advisory_lock(conn, "bi_tables")
     first = tables.actuals["demand_date"].min() if len(tables.actuals) else run_date
     conn.execute(
         sa.text(
@@ -233,8 +243,6 @@ def write_bi_tables(
             conn, f"{prefix}daily_actuals", tables.actuals.assign(as_of_run_date=run_date)
         )
     }
-    if conn.dialect.name == "postgresql":  # two loads of a backfill: one decides at a time
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.sku_dim'))"))
     latest = conn.execute(sa.text(f"SELECT MAX(as_of_run_date) FROM {prefix}sku_dim")).scalar()
     if latest is not None and str(latest)[:10] > run_date.isoformat():
         log.info("sku_dim: kept the attributes of run %s (newer than %s)", latest, run_date)

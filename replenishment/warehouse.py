@@ -52,18 +52,27 @@ _CONSTRAINTS = ("PRIMARY", "UNIQUE", "CONSTRAINT", "FOREIGN", "CHECK")
 CHUNK_ROWS = 50_000
 
 
+def advisory_lock(conn: Connection, name: str) -> None:
+    """Hold the lock ``replenishment.<name>`` until this transaction ends (PostgreSQL).
+
+    Concurrent runs that take the same lock take turns. No-op elsewhere (SQLite
+    serialises writers itself).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+            {"name": f"replenishment.{name}"},
+        )
+
+
 def ddl_lock(conn: Connection) -> None:
     """Serialise the reporting DDL of concurrent runs until this transaction ends.
 
     ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create (two first
     loads of a backfill; a load beside a simulation): on PostgreSQL every writer of
-    reporting DDL takes this advisory lock first. No-op elsewhere (SQLite serialises
-    writers itself).
+    reporting DDL takes this advisory lock first.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext('replenishment.reporting_ddl'))")
-        )
+    advisory_lock(conn, "reporting_ddl")
 
 
 def ensure_schema(conn: Connection, schema: str) -> str:

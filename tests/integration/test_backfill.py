@@ -347,6 +347,65 @@ def test_first_loads_of_two_dates_at_once_both_create_the_reporting_tables(pg_wa
     engine.dispose()
 
 
+@pytest.mark.postgres
+def test_loads_of_two_dates_rewriting_the_same_days_at_once_take_turns(pg_warehouse):
+    """Two loads of a backfill rewrite overlapping days of daily_actuals at one moment.
+
+    Without a turn each, the second's DELETE runs before the first commits, misses the
+    first's new rows, and its INSERT violates daily_actuals' primary key (seen in CI).
+    """
+    from replenishment.load import BiTables, ensure_reporting_tables, write_bi_tables
+
+    def bi_tables(run_date: dt.date) -> BiTables:
+        days = [run_date - i * DAY for i in (3, 2, 1)]
+        actuals = pd.DataFrame(
+            {"demand_date": days, "sku_id": "A", "actual_units": 1.0, "stockout_day": 0}
+        )
+        sku_dim = pd.DataFrame(
+            {
+                "sku_id": ["A"], "description": ["a"], "category": ["c"], "unit_cost": [1.0],
+                "currency": ["USD"], "pack_size": [1], "moq": [1], "lead_time_days": [7.0],
+                "lead_time_used_days": [7.0], "lead_time_source": ["planned"],
+                "review_period_days": [7.0], "service_level": [0.95], "active": [1],
+            }
+        )  # fmt: skip
+        return BiTables(actuals=actuals, sku_dim=sku_dim)
+
+    engine = make_engine(pg_warehouse)
+    ensure_reporting_tables(engine, "reporting")
+    errors: list[str] = []
+    second = threading.Thread(
+        target=lambda: errors.extend(_load_error(engine, RUN_DATE, bi_tables(RUN_DATE)))
+    )
+    with engine.begin() as conn:  # the first load: written, not yet committed
+        write_bi_tables(conn, "reporting.", RUN_DATE - DAY, bi_tables(RUN_DATE - DAY))
+        second.start()
+        second.join(timeout=3)
+        assert second.is_alive(), f"the second load did not wait for the first: {errors}"
+    second.join(timeout=60)
+    assert not errors, errors
+    with engine.connect() as conn:
+        got = conn.exec_driver_sql(
+            "SELECT demand_date, as_of_run_date FROM reporting.daily_actuals ORDER BY 1"
+        ).all()
+    engine.dispose()
+    # the first load's day before the overlap stays; the overlap is the second load's
+    assert [(str(d), str(a)) for d, a in got] == [
+        (str(RUN_DATE - 4 * DAY), str(RUN_DATE - DAY)),
+        *((str(RUN_DATE - i * DAY), str(RUN_DATE)) for i in (3, 2, 1)),
+    ]
+
+
+def _load_error(engine, run_date: dt.date, tables) -> list[str]:
+    from replenishment.load import load_outputs
+
+    try:
+        load_outputs(engine, "reporting", run_date, {}, tables)
+    except Exception as exc:  # the assertion reports it
+        return [f"{type(exc).__name__}: {str(exc).splitlines()[0]}"]
+    return []
+
+
 # --------------------------------------------------------------------------- the real scheduler
 
 BACKFILL_DATES = [RUN_DATE - i * DAY for i in range(6, -1, -1)]  # 2026-06-25 .. 2026-07-01
