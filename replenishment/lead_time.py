@@ -41,6 +41,11 @@ than 9 fresh receipts' worth of evidence), ``blended`` in between. ``lead_time_b
 is the weighted mean of ``L_i - planned_i`` (``planned_i = expected_date - order_date``
 of the order itself, else L_p): how late the supplier is against what was promised.
 
+Level shifts: a supplier whose lead time changed (a new route, a new carrier) is found by
+:func:`level_shifts`; the estimate then uses only the evidence since the shift, and the
+planned value keeps its weight in the spread but not in the mean (it is contradicted).
+``lead_time_shift_receipts`` counts the receipts since the shift (0: no shift).
+
 >>> import datetime as dt
 >>> pos = pd.DataFrame({
 ...     "sku_id": ["A"] * 4,
@@ -70,6 +75,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from replenishment.frames import sample, to_naive_datetime
@@ -86,6 +92,7 @@ LEAD_TIME_COLUMNS: tuple[str, ...] = (
     "lead_time_receipts",
     "lead_time_late_open",
     "lead_time_bias_days",
+    "lead_time_shift_receipts",
 )
 
 SOURCES = ("planned", "blended", "measured")
@@ -102,18 +109,29 @@ class LeadTimeRule:
     half_life_days: age, days, at which a receipt counts half, > 0.
     prior_cv: coefficient of variation assumed for an unconfirmed planned lead time, >= 0.
     measured_below: the source is "measured" when the prior's share k / (k + W) is below this.
+    shift_min_receipts, shift_t, shift_min_days, shift_min_share: a level shift is
+    taken when both segments hold at least ``shift_min_receipts`` pieces of evidence,
+    the split's two-sample t statistic is at least ``shift_t`` and the means differ by
+    at least ``shift_min_days`` and ``shift_min_share`` of the earlier mean (see
+    :func:`level_shifts`).
     """
 
     prior_receipts: float = 3.0
     half_life_days: float = 90.0
     prior_cv: float = 0.15
     measured_below: float = 0.25
+    shift_min_receipts: int = 4
+    shift_t: float = 4.5
+    shift_min_days: float = 1.0
+    shift_min_share: float = 0.15
 
     def __post_init__(self) -> None:
         if self.prior_receipts <= 0 or self.half_life_days <= 0:
             raise ValueError("prior_receipts and half_life_days must be > 0")
         if self.prior_cv < 0 or not 0 < self.measured_below < 1:
             raise ValueError("prior_cv must be >= 0 and measured_below in (0, 1)")
+        if self.shift_min_receipts < 2 or self.shift_t <= 0:
+            raise ValueError("shift_min_receipts must be >= 2 and shift_t > 0")
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -185,6 +203,66 @@ def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.D
     )
 
 
+def level_shifts(
+    rows: npt.NDArray[np.intp],
+    lead: npt.NDArray[np.float64],
+    age: npt.NDArray[np.float64],
+    n: int,
+    rule: LeadTimeRule,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which evidence belongs to each SKU's current lead-time level, and which SKUs shifted.
+
+    rows: the SKU (0 .. n - 1) of each piece of evidence; lead, age: its lead_days and
+    age_days (:func:`lead_time_evidence`). Per SKU, the evidence oldest first,
+    x_1 .. x_N, is split after every j that leaves at least m = ``shift_min_receipts``
+    pieces on each side, with the two-sample statistic
+
+        t_j = (mean(x_j+1..x_N) - mean(x_1..x_j)) / (s_j * sqrt(1/j + 1/(N - j)))
+
+    (s_j the pooled standard deviation, floored at half a day: lead times are whole
+    days). The split with the largest ``|t_j|`` is a level shift when ``|t_j| >= shift_t``
+    and the means differ by at least ``shift_min_days`` and ``shift_min_share`` of the
+    earlier mean: the maximum-t test for one change in the mean (Hawkins, "Testing a
+    sequence of observations for a shift in location", JASA 72, 1977). A supplier that
+    turned late weeks ago is then planned from its receipts since, instead of waiting
+    for the half-life to wash out years of on-time history.
+
+    Returns (current: per piece of evidence, False for what precedes a shift;
+    shifted: per SKU).
+    """
+    m = rule.shift_min_receipts
+    order = np.lexsort((-age, rows))
+    r, x = rows[order], lead[order]
+    count = np.bincount(r, minlength=n)
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    j = np.arange(r.size) - start[r] + 1
+    total = count[r]
+    c1 = np.concatenate(([0.0], np.cumsum(x)))
+    c2 = np.concatenate(([0.0], np.cumsum(x * x)))
+    s1 = c1[1:] - c1[start[r]]
+    q1 = c2[1:] - c2[start[r]]
+    s_all = c1[start[r] + total] - c1[start[r]]
+    q_all = c2[start[r] + total] - c2[start[r]]
+    valid = (j >= m) & (total - j >= m)
+    n1 = np.where(valid, j, 1).astype(float)
+    n2 = np.where(valid, total - j, 1).astype(float)
+    mean1, mean2 = s1 / n1, (s_all - s1) / n2
+    ss = (q1 - s1 * s1 / n1) + ((q_all - q1) - (s_all - s1) ** 2 / n2)
+    sd = np.sqrt(np.maximum(ss / np.maximum(n1 + n2 - 2.0, 1.0), 0.25))
+    t = np.abs(mean2 - mean1) / (sd * np.sqrt(1.0 / n1 + 1.0 / n2))
+    big = np.abs(mean2 - mean1) >= np.maximum(rule.shift_min_days, rule.shift_min_share * mean1)
+    score = np.where(valid & big, t, 0.0)
+    best = np.zeros(n)
+    np.maximum.at(best, r, score)
+    shifted = best >= rule.shift_t
+    split = np.zeros(n, dtype=np.int64)
+    at = (score == best[r]) & shifted[r]
+    np.maximum.at(split, r[at], j[at])
+    current = np.empty(r.size, dtype=bool)
+    current[order] = j > split[r]
+    return current, shifted
+
+
 def estimate_lead_times(
     planned: pd.DataFrame,
     purchase_orders: pd.DataFrame,
@@ -205,18 +283,29 @@ def estimate_lead_times(
     prior = pd.to_numeric(planned["lead_time_days"]).astype(float).to_numpy()
     ev = lead_time_evidence(purchase_orders, run_date)
     ev = ev[ev["sku_id"].isin(set(ids))]
-    rows = pd.Index(ids).get_indexer(ev["sku_id"])
     n = len(ids)
+    current, shifted = level_shifts(
+        pd.Index(ids).get_indexer(ev["sku_id"]),
+        ev["lead_days"].to_numpy(),
+        ev["age_days"].to_numpy(),
+        n,
+        rule,
+    )
+    ev = ev[current]
+    rows = pd.Index(ids).get_indexer(ev["sku_id"])
     w = np.power(0.5, ev["age_days"].to_numpy() / rule.half_life_days)
     lead = ev["lead_days"].to_numpy()
     weight = np.bincount(rows, weights=w, minlength=n)
     k = rule.prior_receipts
-    mean = (k * prior + np.bincount(rows, weights=w * lead, minlength=n)) / (k + weight)
+    # after a level shift the planned value is contradicted: it keeps its weight in the
+    # spread (k receipts of spread cv_p * L_p) but no longer pulls the mean
+    k_mean = np.where(shifted, 0.0, k)
+    mean = (k_mean * prior + np.bincount(rows, weights=w * lead, minlength=n)) / (k_mean + weight)
     spread = np.bincount(rows, weights=w * (lead - mean[rows]) ** 2, minlength=n)
     var = (k * (rule.prior_cv * prior) ** 2 + spread) / (k + weight)
     promised = np.where(np.isnan(ev["promised_days"].to_numpy()), prior[rows], ev["promised_days"])
     late = np.bincount(rows, weights=w * (lead - promised), minlength=n)
-    share = k / (k + weight)
+    share = k_mean / (k_mean + weight)
     source = np.where(
         weight == 0, "planned", np.where(share < rule.measured_below, "measured", "blended")
     )
@@ -233,17 +322,21 @@ def estimate_lead_times(
             "lead_time_bias_days": np.divide(
                 late, weight, out=np.full(n, np.nan), where=weight > 0
             ),
+            "lead_time_shift_receipts": np.where(
+                shifted, np.bincount(rows[~late_open], minlength=n), 0
+            ).astype(np.int64),
         },
         columns=list(LEAD_TIME_COLUMNS),
     )
     counts = result["lead_time_source"].value_counts().to_dict()
     logger.info(
-        "lead times for %s: %d SKUs (%s), %d receipts, %d late open orders",
+        "lead times for %s: %d SKUs (%s), %d receipts, %d late open orders, %d level shifts",
         run_date.isoformat(),
         n,
         ", ".join(f"{s} {counts.get(s, 0)}" for s in SOURCES),
         int(result["lead_time_receipts"].sum()),
         int(result["lead_time_late_open"].sum()),
+        int(shifted.sum()),
     )
     return result
 
@@ -260,6 +353,8 @@ def describe(row: Mapping[str, Any]) -> str:
     evidence = f"{receipts} receipts" + (
         f" and {late_open} overdue order{'s' if late_open > 1 else ''}" if late_open else ""
     )
+    if int(row.get("lead_time_shift_receipts", 0) or 0) > 0:
+        evidence = f"the {evidence} since its lead time changed"
     if abs(bias) >= 0.5:
         word = "late" if bias > 0 else "early"
         head = f"supplier {abs(bias):.1f} days {word} on average over {evidence}"

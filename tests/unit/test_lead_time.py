@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replenishment.lead_time import LeadTimeRule, estimate_lead_times, lead_time_evidence
+from replenishment.lead_time import (
+    LeadTimeRule,
+    describe,
+    estimate_lead_times,
+    lead_time_evidence,
+)
 from replenishment.order_reasons import OrderFacts, reasons
 
 D = dt.date(2026, 7, 1)
@@ -64,13 +69,56 @@ def test_recent_receipts_weigh_more_than_old_ones() -> None:
     old = _orders("A", list(range(700, 300, -20)), [7.0] * 20, 7)
     new = _orders("A", list(range(60, 0, -10)), [12.0] * 6, 7)
     po = pd.concat([old, new], ignore_index=True)
-    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    no_shift = LeadTimeRule(shift_t=float("inf"))  # the weighting alone
+    est = estimate_lead_times(_planned(A=7.0), po, D, no_shift).iloc[0]
     plain_mean = (20 * 7 + 6 * 12) / 26  # 8.15
     assert est["lead_time_used_days"] > plain_mean + 1.0
-    fast = estimate_lead_times(_planned(A=7.0), po, D, LeadTimeRule(half_life_days=10_000))
-    assert fast.iloc[0]["lead_time_used_days"] == pytest.approx(
-        (4 * 7 + 20 * 7 + 6 * 12) / 30, rel=0.01
+    flat = LeadTimeRule(half_life_days=10_000, shift_t=float("inf"))
+    assert estimate_lead_times(_planned(A=7.0), po, D, flat).iloc[0][
+        "lead_time_used_days"
+    ] == pytest.approx((3 * 7 + 20 * 7 + 6 * 12) / 29, rel=0.01)
+
+
+def test_a_supplier_that_turned_late_is_planned_from_its_receipts_since() -> None:
+    """20 on-time receipts over two years, then 6 that took 12 days instead of 7."""
+    old = _orders("A", list(range(700, 300, -20)), [7.0] * 20, 7)
+    new = _orders("A", list(range(65, 5, -10)), [12.0] * 6, 7)
+    po = pd.concat([old, new], ignore_index=True)
+    est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
+    assert est["lead_time_shift_receipts"] == 6
+    assert est["lead_time_source"] == "measured"
+    assert est["lead_time_used_days"] == pytest.approx(12.0)
+    assert est["lead_time_bias_days"] == pytest.approx(5.0)
+    assert "the 6 receipts since its lead time changed" in describe(est.to_dict())
+    # two late receipts are not yet a level: the history still counts
+    early = estimate_lead_times(_planned(A=7.0), pd.concat([old, new.tail(2)]), D).iloc[0]
+    assert early["lead_time_shift_receipts"] == 0
+    assert early["lead_time_used_days"] < 10.0
+
+
+@pytest.mark.parametrize("heavy_tail", [False, True])
+def test_a_steady_supplier_is_almost_never_split(heavy_tail: bool) -> None:
+    """1,000 SKUs x 150 receipts of one steady lead time (noise as the demo's suppliers:
+    10 % of 10 days, whole days; with ``heavy_tail`` also the late suppliers' exponential
+    delays on half the orders): fewer than 1 % get a level shift."""
+    rng = np.random.default_rng(7)
+    skus, receipts = 1_000, 150
+    ages = np.tile(np.arange(receipts * 7, 0, -7), skus)
+    lead = np.round(10.0 + rng.normal(0.0, 1.0, skus * receipts))
+    if heavy_tail:
+        late = rng.random(skus * receipts) < 0.5
+        lead += 2.0 + np.where(late, np.ceil(rng.exponential(4.0, skus * receipts)), 0.0)
+    ordered = pd.Timestamp(D) - pd.to_timedelta(ages + lead, unit="D")
+    po = pd.DataFrame(
+        {
+            "sku_id": np.repeat([f"S{i}" for i in range(skus)], receipts),
+            "order_date": ordered,
+            "received_date": ordered + pd.to_timedelta(lead, unit="D"),
+        }
     )
+    planned = pd.DataFrame({"sku_id": [f"S{i}" for i in range(skus)], "lead_time_days": 10.0})
+    est = estimate_lead_times(planned, po, D)
+    assert (est["lead_time_shift_receipts"] > 0).mean() < 0.01
 
 
 def test_open_orders_past_their_expected_date_are_late_evidence() -> None:
