@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation (
     stockout_cycles     INTEGER          NOT NULL,  -- of which with a shortage
     cycle_service_level DOUBLE PRECISION,           -- 1 - stockout_cycles / cycles; NULL without cycles
     service_level_gap   DOUBLE PRECISION,           -- cycle_service_level - service_level; NULL without cycles
+    lot_bound           INTEGER,                    -- 1: max(MOQ, pack) > 2 review periods of demand (the lot sets the service)
     demand_units        DOUBLE PRECISION NOT NULL,
     served_units        DOUBLE PRECISION NOT NULL,  -- demand served from stock on the day asked
     short_units         DOUBLE PRECISION NOT NULL,  -- demand lost (or backordered) on the day asked
@@ -62,6 +63,8 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation_summary (
     cycle_service_level  DOUBLE PRECISION,           -- mean achieved over SKUs with cycles
     service_level_gap    DOUBLE PRECISION,           -- signed mean (achieved - target): over- and under-shoot cancel
     service_level_abs_gap DOUBLE PRECISION,          -- mean |achieved - target| over SKUs with cycles
+    lot_bound_skus       INTEGER,                    -- SKUs whose lot sets their service (lot_bound = 1)
+    controlled_service_level_gap DOUBLE PRECISION,   -- signed mean gap over the SKUs with cycles that are not lot-bound
     fill_rate            DOUBLE PRECISION,           -- total served / total demand
     stockout_days        INTEGER          NOT NULL,
     short_days           INTEGER          NOT NULL,

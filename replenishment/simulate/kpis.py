@@ -43,6 +43,7 @@ SKU_COLUMNS: tuple[str, ...] = (
     "stockout_cycles",
     "cycle_service_level",
     "service_level_gap",
+    "lot_bound",
     "demand_units",
     "served_units",
     "short_units",
@@ -77,6 +78,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "cycle_service_level",
     "service_level_gap",
     "service_level_abs_gap",
+    "lot_bound_skus",
+    "controlled_service_level_gap",
     "fill_rate",
     "stockout_days",
     "short_days",
@@ -93,7 +96,25 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: A SKU is lot-bound when its smallest possible order, max(MOQ, pack), exceeds this many
+#: review periods of its mean demand: after each order its stock stands above the level
+#: by the lot's excess, so its service is set by the supplier's lot, not by the policy.
+LOT_BOUND_REVIEWS = 2.0
+
 # --------------------------------------------------------------------------- KPIs
+
+
+def lot_bound(sku: pd.DataFrame, daily_demand: FloatArray) -> BoolArray:
+    """Per SKU: True when max(moq, pack_size) > :data:`LOT_BOUND_REVIEWS` x the mean demand
+    over a review period (``daily_demand`` x max(review_period_days, 1)).
+
+    >>> sku = pd.DataFrame({"moq": [0, 50], "pack_size": [6, 1], "review_period_days": [7, 7]})
+    >>> lot_bound(sku, np.array([1.0, 1.0])).tolist()  # 6 <= 14 units; 50 > 14
+    [False, True]
+    """
+    lot = np.maximum(sku["moq"].to_numpy(dtype=float), sku["pack_size"].to_numpy(dtype=float))
+    review = np.maximum(sku["review_period_days"].to_numpy(dtype=float), 1.0)
+    return np.asarray(lot > LOT_BOUND_REVIEWS * daily_demand * review, dtype=bool)
 
 
 def cycle_counts(
@@ -160,6 +181,7 @@ def sku_kpis(
             "stockout_cycles": stockout_cycles,
             "cycle_service_level": csl,
             "service_level_gap": csl - sku["service_level"].to_numpy(dtype=float),
+            "lot_bound": lot_bound(sku, demand / max(days, 1)).astype(np.int64),
             "demand_units": demand,
             "served_units": served,
             "short_units": demand - served,
@@ -184,33 +206,34 @@ def _service(g: pd.DataFrame) -> dict[str, float | int]:
     """Cycle service of a group of SKUs, over those with a complete review cycle:
     skus_with_cycles; the means of target_service_level and cycle_service_level;
     service_level_gap, the SIGNED mean of (achieved - target), where over- and
-    under-shooting SKUs cancel; service_level_abs_gap, the mean of |achieved - target|,
-    the figure to judge a policy by.
+    under-shooting SKUs cancel; service_level_abs_gap, the mean of |achieved - target|;
+    lot_bound_skus (:func:`lot_bound`) and controlled_service_level_gap, the signed mean
+    gap over the other SKUs, whose service the policy's level sets.
 
     >>> g = pd.DataFrame({"service_level": [0.9, 0.9, 0.9],
-    ...                   "cycle_service_level": [0.96, 0.86, float("nan")]})
+    ...                   "cycle_service_level": [0.96, 0.86, float("nan")],
+    ...                   "lot_bound": [1, 0, 0]})
     >>> {k: round(v, 3) for k, v in _service(g).items()}  # doctest: +NORMALIZE_WHITESPACE
     {'skus_with_cycles': 2, 'target_service_level': 0.9, 'cycle_service_level': 0.91,
-     'service_level_gap': 0.01, 'service_level_abs_gap': 0.05}
+     'service_level_gap': 0.01, 'service_level_abs_gap': 0.05, 'lot_bound_skus': 1,
+     'controlled_service_level_gap': -0.04}
     """
     has = g["cycle_service_level"].notna()
-    if not has.any():
-        nan = math.nan
-        return {
-            "skus_with_cycles": 0,
-            "target_service_level": nan,
-            "cycle_service_level": nan,
-            "service_level_gap": nan,
-            "service_level_abs_gap": nan,
-        }
+    bound = g["lot_bound"].astype(bool)
     target = g.loc[has, "service_level"]
     gap = g.loc[has, "cycle_service_level"] - target
+    controlled = gap[~bound[has]]
+    nan = math.nan
     return {
         "skus_with_cycles": int(has.sum()),
-        "target_service_level": float(target.mean()),
-        "cycle_service_level": float(g.loc[has, "cycle_service_level"].mean()),
-        "service_level_gap": float(gap.mean()),
-        "service_level_abs_gap": float(gap.abs().mean()),
+        "target_service_level": float(target.mean()) if has.any() else nan,
+        "cycle_service_level": float(g.loc[has, "cycle_service_level"].mean())
+        if has.any()
+        else nan,
+        "service_level_gap": float(gap.mean()) if has.any() else nan,
+        "service_level_abs_gap": float(gap.abs().mean()) if has.any() else nan,
+        "lot_bound_skus": int(bound.sum()),
+        "controlled_service_level_gap": float(controlled.mean()) if len(controlled) else nan,
     }
 
 

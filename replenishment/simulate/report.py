@@ -35,7 +35,9 @@ def format_report(result: SimulationResult) -> str:
         head += f"\nscenario: {scenarios}"
     head += (
         "\nCSL: cycle service level per review cycle; |gap| pp: mean over SKUs of "
-        "|CSL - target|; signed pp: mean of CSL - target (over- and under-shoot cancel)"
+        "|CSL - target|; signed pp: mean of CSL - target (over- and under-shoot cancel); "
+        "lot-bound: SKUs whose smallest order (MOQ, pack) exceeds 2 review periods of demand, "
+        "ctrl pp: signed pp over the other SKUs, whose service the policy's level sets"
     )
     columns = [
         ("class", 12, "<"),
@@ -45,6 +47,8 @@ def format_report(result: SimulationResult) -> str:
         ("target", 6, ">"),
         ("|gap| pp", 8, ">"),
         ("signed pp", 9, ">"),
+        ("lot-bound", 9, ">"),
+        ("ctrl pp", 7, ">"),
         ("fill", 6, ">"),
         ("SO days", 7, ">"),
         ("avg inv u", 9, ">"),
@@ -70,6 +74,8 @@ def format_report(result: SimulationResult) -> str:
             _pct(row.target_service_level),
             _pp(row.service_level_abs_gap, "{:.1f}"),
             _pp(row.service_level_gap, "{:+.1f}"),
+            f"{row.lot_bound_skus:d}",
+            _pp(row.controlled_service_level_gap, "{:+.1f}"),
             _pct(row.fill_rate),
             f"{row.stockout_days:d}",
             f"{row.avg_on_hand:,.0f}",

@@ -276,6 +276,7 @@ def test_summary() -> None:
             "holding_cost": [1.0] * 6,
             "ordering_cost": [2.0] * 6,
             "total_cost": [3.0] * 6,
+            "lot_bound": [0, 0, 1, 0, 0, 0],
         }
     )
     from replenishment.simulate import summarise
@@ -288,6 +289,10 @@ def test_summary() -> None:
     assert total.loc["pipeline", "service_level_gap"] == pytest.approx(0.01)
     assert total.loc["spreadsheet", "service_level_gap"] == pytest.approx(-0.175)
     assert total.loc["spreadsheet", "service_level_abs_gap"] == pytest.approx(0.175)
+    # the lot-bound smooth SKU is left out of the controlled gap: the lumpy one's -0.20
+    assert total.loc["spreadsheet", "lot_bound_skus"] == 1
+    assert total.loc["spreadsheet", "controlled_service_level_gap"] == pytest.approx(-0.20)
+    assert total.loc["pipeline", "controlled_service_level_gap"] == pytest.approx(0.01)
     assert total.loc["pipeline", "inventory_turns"] == pytest.approx((99 * 2 + 10 * 2) * 36.5 / 30)
     # the bars moved to scripts/simulation_bars.py (tests/unit/test_simulation_bars.py)
 

@@ -37,8 +37,11 @@ def _summary(**pipeline_all: float) -> pd.DataFrame:
                     "skus_with_cycles": 5,
                     "target_service_level": 0.95,
                     "cycle_service_level": 0.95,
+                    "skus": 6,
                     "service_level_gap": 0.0,
                     "service_level_abs_gap": 0.01,
+                    "lot_bound_skus": 1,
+                    "controlled_service_level_gap": 0.0,
                     "fill_rate": 0.985,
                     "stockout_days": 100,
                     "avg_inventory_value": 1000.0,
@@ -63,14 +66,18 @@ def test_the_class_bar_is_the_absolute_class_gap_and_classes_never_cancel() -> N
     lumpy = pipe & (summary["demand_class"] == "lumpy")
     smooth = pipe & (summary["demand_class"] == "smooth")
     # lumpy 5 pp under, smooth 5 pp over: a signed mean over classes would say 0
-    summary.loc[lumpy, "service_level_gap"] = -0.05
-    summary.loc[smooth, "service_level_gap"] = 0.05
+    summary.loc[lumpy, "controlled_service_level_gap"] = -0.05
+    summary.loc[smooth, "controlled_service_level_gap"] = 0.05
+    # the gap over all SKUs, lot-bound ones included, is printed, not judged
+    summary.loc[pipe & (summary["demand_class"] == "erratic"), "service_level_gap"] = 0.04
     result = bars.evaluate(summary)
     assert [b.passed for b in result[:5]] == [False, True, True, False, False]
-    assert result[3].value.startswith("5.0 pp") and "mean |per-SKU gap| 1.0 pp" in result[3].value
+    assert result[3].value.startswith("5.0 pp over the 5 SKUs the level controls")
+    assert "mean |per-SKU gap| 1.0 pp" in result[3].value
+    assert "+4.0 pp with 1 lot-bound" in result[1].value
     assert result[4].value == "2.50 pp"  # (5 + 0 + 0 + 5) / 4
     # 1.8 pp fails on time (1.5 pp) and passes late (2 pp)
-    summary.loc[lumpy | smooth, "service_level_gap"] = -0.018
+    summary.loc[lumpy | smooth, "controlled_service_level_gap"] = -0.018
     assert not bars.evaluate(summary, "on_time")[3].passed
     assert bars.evaluate(summary, "late")[3].passed
     assert bars.evaluate(summary, "late")[4].passed
