@@ -120,10 +120,10 @@ class LeadTimeRule:
     half_life_days: float = 90.0
     prior_cv: float = 0.15
     measured_below: float = 0.25
-    shift_min_receipts: int = 4
+    shift_min_receipts: int = 3
     shift_t: float = 4.5
     shift_min_days: float = 1.0
-    shift_min_share: float = 0.15
+    shift_min_share: float = 0.1
 
     def __post_init__(self) -> None:
         if self.prior_receipts <= 0 or self.half_life_days <= 0:

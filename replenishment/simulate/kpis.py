@@ -18,6 +18,7 @@ from replenishment.simulate.config import (
     ALL_CLASSES,
     POLICY_NAMES,
     BoolArray,
+    FloatArray,
     IntArray,
     SimulationConfig,
 )
