@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings, run_date: dt.date) -> int:
+    from replenishment.db import unreachable
     from replenishment.pipeline import run_pipeline
     from replenishment.validate import DataQualityError
 
@@ -237,6 +238,12 @@ def _run(settings: Settings, run_date: dt.date) -> int:
     except DataQualityError as exc:
         print(f"validation failed for {run_date}:\n{exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = unreachable(exc, settings.warehouse_url)
+        if message is None:
+            raise
+        print(f"run {run_date} failed: {message}", file=sys.stderr)
+        return 1
     print(summary_text(summary, settings))
     return 0
 

@@ -38,6 +38,54 @@ def check_identifier(name: str, what: str = "name") -> str:
     return name
 
 
+#: Seconds a PostgreSQL connection attempt may take before it fails.
+CONNECT_TIMEOUT_SECONDS = 15
+#: Driver messages of a warehouse that cannot be reached or went away mid-run.
+_UNREACHABLE = (
+    "connection to server",
+    "could not connect",
+    "could not translate host name",
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "timeout expired",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "unable to open database file",
+)
+
+
+def unreachable(error: BaseException, url: str) -> str | None:
+    r"""One line for a warehouse that cannot be reached (or went away mid-run), naming its
+    host, port and database; None when ``error`` (or an error it was raised from) is
+    something else.
+
+    >>> err = sa.exc.OperationalError("SELECT 1", {}, Exception(
+    ...     'connection to server at "db.example", port 5432 failed: Connection refused\n'
+    ...     "\tIs the server running on that host and accepting TCP/IP connections?"))
+    >>> unreachable(err, "postgresql://etl:secret@db.example:5432/wh")
+    'cannot reach the warehouse at db.example:5432 (database wh): connection to server at "db.example", port 5432 failed: Connection refused'
+    >>> unreachable(ValueError("x"), "sqlite:///w.db") is None
+    True
+    """
+    seen: BaseException | None = error
+    while seen is not None and not isinstance(
+        seen, sa.exc.OperationalError | sa.exc.InterfaceError
+    ):  # pandas wraps a failed read in its own DatabaseError
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    text = str(seen.orig if seen.orig is not None else seen).strip()
+    if not any(marker in text.lower() for marker in _UNREACHABLE):
+        return None
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = f"{parsed.database}"
+    else:
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432} (database {parsed.database})"
+    return f"cannot reach the warehouse at {where}: {text.splitlines()[0]}"
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; PostgreSQL sessions run in UTC so dates of timestamps are UTC dates."""
     if url.startswith("sqlite:///"):
@@ -45,6 +93,8 @@ def make_engine(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         connect_args["options"] = "-c timezone=UTC"
+        # a host that does not answer fails in seconds, not after the OS's TCP timeout
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     if url.startswith("sqlite"):
         connect_args["timeout"] = 60
     return sa.create_engine(url, connect_args=connect_args, future=True)

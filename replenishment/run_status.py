@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from replenishment.config import Settings
-from replenishment.db import make_engine
+from replenishment.db import make_engine, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ def record_failed_run(
         finally:
             engine.dispose()
     except Exception as exc:  # the original error is the one to report
-        log.error("could not record the failed run of %s in pipeline_runs: %s", run_date, exc)
+        why = unreachable(exc, settings.warehouse_url) or exc
+        log.error("could not record the failed run of %s in pipeline_runs: %s", run_date, why)
         return False
     log.error("run %s failed in %s; recorded in pipeline_runs: %s", run_date, stage, reason)
     return True

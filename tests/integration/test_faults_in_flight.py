@@ -1,0 +1,144 @@
+"""Faults in flight (issue 16): the warehouse's server restarted during extract and during
+load, for real, and a warehouse that cannot be reached.
+
+The stages are called one by one as the DAG's tasks run them, so a failed task's retry
+finds its staged inputs. The server is one of the test's own (tests/pg_cluster.py), so its
+restarts do not touch the machine's PostgreSQL that other tests use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replenishment.config import Settings
+from replenishment.db import make_engine, unreachable
+from replenishment.load import OUTPUT_TABLES
+from replenishment.pipeline import (
+    plan_batches,
+    stage_extract,
+    stage_forecast,
+    stage_load,
+    stage_replenish,
+    stage_validate,
+)
+from tests.pg_cluster import Cluster, temporary_cluster
+from tests.support import RUN_DATE, SMALL_DEMO, assert_same_outputs, outputs
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server of this module's own, holding the small demo warehouse."""
+    from replenishment.demo import DemoSpec, generate
+
+    with temporary_cluster() as server:
+        engine = make_engine(server.url)
+        generate(engine, DemoSpec(**SMALL_DEMO))
+        engine.dispose()
+        yield server
+
+
+def _settings(url: str, tmp: Path, **overrides: Any) -> Settings:
+    values = {"warehouse_url": url, "staging_dir": str(tmp / "staging")}
+    values |= {"data_docs_dir": str(tmp / "docs"), "forecast_batches": 1, **overrides}
+    return Settings.load(values, env={})
+
+
+def _until_load(settings: Settings, run_date: dt.date) -> None:
+    stage_validate(settings, run_date)
+    stage_extract(settings, run_date)
+    for batch in plan_batches(settings, run_date):
+        stage_forecast(settings, run_date, batch)
+    stage_replenish(settings, run_date)
+
+
+def test_a_restart_during_extract_fails_the_task_clearly_and_its_retry_succeeds(
+    cluster, tmp_path, monkeypatch
+):
+    from replenishment import extract
+
+    settings = _settings(cluster.url, tmp_path)
+    stage_validate(settings, RUN_DATE)
+    with monkeypatch.context() as patch:
+        real = extract.query_frame
+        calls: list[str] = []
+
+        def restart_before_the_third_query(conn: Any, name: str, *args: Any, **kw: Any) -> Any:
+            calls.append(name)
+            if len(calls) == 3:
+                cluster.restart()  # the extract's connection is gone mid-stage
+            return real(conn, name, *args, **kw)
+
+        patch.setattr(extract, "query_frame", restart_before_the_third_query)
+        with pytest.raises(Exception) as failure:  # which error: checked below
+            stage_extract(settings, RUN_DATE)
+    message = unreachable(failure.value, settings.warehouse_url)
+    assert message is not None, f"not recognised as the warehouse going away: {failure.value}"
+    assert f"127.0.0.1:{cluster.port}" in message
+
+    counts = stage_extract(settings, RUN_DATE)  # the task's retry
+    assert counts["sku"] == SMALL_DEMO["n_skus"]
+
+
+def test_a_restart_during_load_leaves_the_previous_rows_and_the_retry_loads_the_new(
+    cluster, tmp_path, monkeypatch
+):
+    from replenishment import load
+
+    # the date's first load: 14 forecast days
+    first = _settings(cluster.url, tmp_path / "first", horizon_days=14)
+    _until_load(first, RUN_DATE)
+    stage_load(first, RUN_DATE)
+    before = outputs(cluster.url, RUN_DATE)
+    assert len(before["demand_forecast"]) == 14 * len(before["replenishment_orders"])
+
+    # a re-run of the date with 28 forecast days; the server restarts after the load
+    # wrote its first table, inside the transaction
+    again = _settings(cluster.url, tmp_path / "again", horizon_days=28)
+    _until_load(again, RUN_DATE)
+    with monkeypatch.context() as patch:
+        real = load.write_table
+        written: list[str] = []
+
+        def restart_after_the_first_table(conn: Any, table: str, *args: Any) -> int:
+            rows = real(conn, table, *args)
+            written.append(table)
+            if len(written) == 1:
+                cluster.restart()
+            return rows
+
+        patch.setattr(load, "write_table", restart_after_the_first_table)
+        with pytest.raises(Exception) as failure:  # which error: checked below
+            stage_load(again, RUN_DATE)
+    assert unreachable(failure.value, again.warehouse_url) is not None, failure.value
+    assert_same_outputs(before, outputs(cluster.url, RUN_DATE))  # all the previous rows
+
+    stage_load(again, RUN_DATE)  # the task's retry: all the new rows
+    after = outputs(cluster.url, RUN_DATE)
+    assert len(after["demand_forecast"]) == 28 * len(after["replenishment_orders"])
+    assert set(after) == set(OUTPUT_TABLES)
+
+
+def test_an_unreachable_warehouse_is_one_line_naming_the_host(tmp_path):
+    url = "postgresql+psycopg2://etl@127.0.0.1:1/warehouse"
+    done = subprocess.run(
+        [str(BIN / "replenishment"), "run", "--date", RUN_DATE.isoformat(), "--url", url,
+         "--staging-dir", str(tmp_path / "staging")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"run {RUN_DATE} failed: cannot reach the warehouse at 127.0.0.1:1 ")
+    assert "(database warehouse)" in last
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
