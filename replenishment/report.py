@@ -115,15 +115,22 @@ def _table(frame: pd.DataFrame, columns: list[str], currency: str = "USD") -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _cut(what: str, total: int, shown: int) -> str:
-    """'top 5 of 12 <what>' when the list is cut, else 'all 3 <what>'."""
-    return f"top {shown} of {total} {what}" if total > shown else f"all {total} {what}"
+def _count(n: int, noun: str) -> str:
+    """'1 order', '3 orders'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _cut(noun: str, total: int, shown: int) -> str:
+    """'top 5 of 12 <noun>s' when the list is cut, else 'all 3 <noun>s' ('the one <noun>')."""
+    if total > shown:
+        return f"top {shown} of {_count(total, noun)}"
+    return f"the one {noun}" if total == 1 else f"all {_count(total, noun)}"
 
 
 def _orders_heading(placed: int, shown: int) -> str:
     """'Biggest orders: top 20 of 23 orders' when the table is cut, else all of them."""
     if placed > shown:
-        return f"Biggest orders: {_cut('orders', placed, shown)}, by value"
+        return f"Biggest orders: {_cut('order', placed, shown)}, by value"
     return f"Orders: all {placed}, by value"
 
 
@@ -250,15 +257,16 @@ def _changes_html(c: RunChanges, currency: str) -> str:
         return "<p>First run: nothing to compare (no run stored before this run date).</p>"
     span = f" ({c.forecast_days[0]} .. {c.forecast_days[-1]})" if c.forecast_days else ""
     parts = [
-        f"<p>Compared with the run of {c.previous.run_date.isoformat()}: {len(c.added)} orders "
-        f"added, {len(c.removed)} removed, {len(c.qty_changed)} with another quantity; "
-        f"forecasts compared over the {len(c.forecast_days)} days both runs forecast{span}.</p>"
+        f"<p>Compared with the run of {c.previous.run_date.isoformat()}: "
+        f"{_count(len(c.added), 'order')} added, {len(c.removed)} removed, "
+        f"{len(c.qty_changed)} with another quantity; forecasts compared over the "
+        f"{_count(len(c.forecast_days), 'day')} both runs forecast{span}.</p>"
     ]
     for title, name, columns in CHANGE_LISTS:
         frame = getattr(c, name)
         if len(frame):
             shown = min(len(frame), TOP_CHANGES)
-            parts.append(f"<h3>{title}: {_cut('SKUs', len(frame), shown)}</h3>")
+            parts.append(f"<h3>{title}: {_cut('SKU', len(frame), shown)}</h3>")
             parts.append(_table(frame.head(TOP_CHANGES), columns, currency))
     return "".join(parts)
 

@@ -294,9 +294,9 @@ def test_report_says_what_changed(tmp_path):
                      now[["sku_id", "order_qty", "order_value"]].itertuples(index=False)])  # fmt: skip
     forecast = forecast.assign(yhat_lower=0.0, yhat_upper=200.0)
     text = _write(tmp_path, orders=now, forecast=forecast, previous=previous)
-    assert "Compared with the run of 2026-06-30: 1 orders added, 1 removed, 1 with another" in text
+    assert "Compared with the run of 2026-06-30: 1 order added, 1 removed, 1 with another" in text
     assert "over the 2 days both runs forecast (2026-07-01 .. 2026-07-02)" in text
-    assert "Orders added (ordered now, not then): all 1 SKUs" in text
+    assert "Orders added (ordered now, not then): the one SKU" in text
     assert "Biggest forecast changes, in units: all 3 SKUs" in text
     assert '<td class="num">+50.0 %</td>' in text and '<td class="num">+20</td>' in text
 
