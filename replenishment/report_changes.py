@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -127,7 +128,10 @@ def run_changes(orders: pd.DataFrame, forecast: pd.DataFrame, previous: Previous
     both = _largest_first(both, "qty_change")
     ordered, was = both["order_qty"] > 0, both["previous_qty"] > 0
     added = both[ordered & ~was].sort_values(["order_value", "sku_id"], ascending=[False, True])
-    days = set(_days(forecast["forecast_date"])) & set(_days(previous.forecast["forecast_date"]))
+    days = np.intersect1d(
+        _days(forecast["forecast_date"]).unique(),
+        _days(previous.forecast["forecast_date"]).unique(),
+    )
     fc = forecast_changes(forecast, previous.forecast)
     fc = fc[fc["units_change"].abs() > 1e-9].reset_index(drop=True)
     return RunChanges(
@@ -137,7 +141,7 @@ def run_changes(orders: pd.DataFrame, forecast: pd.DataFrame, previous: Previous
         qty_changed=both[ordered & was & (both["qty_change"].abs() > 1e-9)],
         forecast=fc,
         relative=_largest_first(fc[fc["previous_units"] >= RELATIVE_MIN_UNITS], "change_pct"),
-        forecast_days=sorted(d.date() for d in days),
+        forecast_days=[d.date() for d in pd.DatetimeIndex(days)],
     )
 
 

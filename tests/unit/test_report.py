@@ -310,47 +310,63 @@ def test_report_of_a_first_run_and_of_an_unreadable_previous_run(tmp_path):
 # --------------------------------------------------------------------------- reading it
 
 
-def _reporting(path, runs: dict[dt.date, dict[str, float]]) -> str:
-    """A SQLite warehouse with the two reporting tables the comparison reads."""
-    url = f"sqlite:///{path}"
+def _reporting(url: str, runs: dict[dt.date, dict[str, float]]) -> str:
+    """The two reporting tables the comparison reads, with a few runs, at ``url`` (in the
+    schema ``reporting`` on PostgreSQL)."""
     engine = make_engine(url)
+    prefix = "" if engine.dialect.name == "sqlite" else "reporting."
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE replenishment_orders (run_date DATE, sku_id TEXT, "
-                             "order_qty REAL, PRIMARY KEY (run_date, sku_id))"))  # fmt: skip
-        conn.execute(sa.text("CREATE TABLE demand_forecast (run_date DATE, sku_id TEXT, "
-                             "forecast_date DATE, yhat REAL)"))  # fmt: skip
+        if prefix:
+            conn.execute(sa.text("CREATE SCHEMA reporting"))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {prefix}replenishment_orders (run_date DATE, "
+                "sku_id TEXT, order_qty REAL, PRIMARY KEY (run_date, sku_id))"
+            )
+        )
+        conn.execute(sa.text(f"CREATE TABLE {prefix}demand_forecast (run_date DATE, "
+                             "sku_id TEXT, forecast_date DATE, yhat REAL)"))  # fmt: skip
         for run, qty in runs.items():
             for sku, q in qty.items():
                 conn.execute(
-                    sa.text("INSERT INTO replenishment_orders VALUES (:r, :s, :q)"),
-                    {"r": run.isoformat(), "s": sku, "q": q},
+                    sa.text(f"INSERT INTO {prefix}replenishment_orders VALUES (:r, :s, :q)"),
+                    {"r": run, "s": sku, "q": q},
                 )
                 for i in range(3):
                     conn.execute(
-                        sa.text("INSERT INTO demand_forecast VALUES (:r, :s, :f, 1.0)"),
-                        {"r": run.isoformat(), "s": sku,
-                         "f": (run + dt.timedelta(days=i)).isoformat()},
-                    )  # fmt: skip
+                        sa.text(f"INSERT INTO {prefix}demand_forecast VALUES (:r, :s, :f, 1.0)"),
+                        {"r": run, "s": sku, "f": run + dt.timedelta(days=i)},
+                    )
     engine.dispose()
     return url
 
 
-def test_read_previous_run_takes_the_latest_run_before_the_date(tmp_path):
+def _assert_reads_the_latest_run_before(url: str) -> None:
     earlier, later = D - dt.timedelta(days=3), D + dt.timedelta(days=1)
-    url = _reporting(tmp_path / "w.db", {earlier: {"A": 1}, P: {"A": 2, "B": 0}, later: {"A": 9}})
+    _reporting(url, {earlier: {"A": 1}, P: {"A": 2, "B": 0}, later: {"A": 9}})
     prev = read_previous_run(url, "reporting", D)
     assert prev.run_date == P and prev.error is None
     assert prev.orders.set_index("sku_id")["order_qty"].to_dict() == {"A": 2, "B": 0}
     # only the days from D on: P + 1 and P + 2 of each SKU
-    assert sorted(prev.forecast["forecast_date"].unique()) == [D.isoformat(), "2026-07-02"]
+    days = sorted({str(d)[:10] for d in prev.forecast["forecast_date"]})
+    assert days == [D.isoformat(), "2026-07-02"] and len(prev.forecast) == 4
     assert read_previous_run(url, "reporting", earlier).run_date is None  # nothing before it
+
+
+def test_read_previous_run_takes_the_latest_run_before_the_date(tmp_path):
+    _assert_reads_the_latest_run_before(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+@pytest.mark.postgres
+def test_read_previous_run_on_postgres(pg_url):
+    _assert_reads_the_latest_run_before(pg_url)
 
 
 def test_read_previous_run_first_run_and_failure(tmp_path, caplog):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     first = read_previous_run(empty, "reporting", D)  # no reporting tables yet
     assert first.run_date is None and first.error is None
-    url = _reporting(tmp_path / "w.db", {P: {"A": 2}})
+    url = _reporting(f"sqlite:///{tmp_path / 'w.db'}", {P: {"A": 2}})
     engine = make_engine(url)
     with engine.begin() as conn:  # a reporting schema without the forecast table
         conn.execute(sa.text("DROP TABLE demand_forecast"))
