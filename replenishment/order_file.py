@@ -2,15 +2,25 @@
 
 Presentation of ``replenishment_orders`` rows (dicts of one run date, joined with the
 SKU's description and category): the buyer's CSV columns, rounding and order, the
-reason text without noise, and the exceptions a buyer looks at first. Used by the
-Airflow plugin's page and CSV; pure functions, no database, no Airflow.
+reason text without noise, the exceptions a buyer looks at first, and numbers written as
+the page's ``static/format.js`` writes them (``Fmt.num``, ``Fmt.units``, ``Fmt.reason``).
+Used by the Airflow plugin's page and CSV and by the run report; pure functions, no
+database, no Airflow.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pandas as pd
+
+from replenishment.order_reasons import fmt
+
+#: Placeholder for a missing number (``Fmt.num`` writes the same).
+MISSING = "–"
 
 #: Marker policy.py writes in the reason when no receipts measured the lead-time spread.
 LEAD_STD_UNKNOWN = "lead-time std unknown"
@@ -29,6 +39,59 @@ def display_reason(reason: str | None, pack_size: float | None) -> str:
     if pack_size is not None and pack_size > 1:
         return text
     return "; ".join(p for p in text.split("; ") if not p.startswith("pack rounding +"))
+
+
+def format_number(value: Any, decimals: int = 0) -> str:
+    """A number with thousands separators and ``decimals`` decimals, as ``Fmt.num`` writes
+    it (en locale): rounded half away from zero on the number's shortest decimal form, as
+    the browser rounds (ECMA-402 "halfExpand": 9.95 -> 10.0 and 0.25 -> 0.3, where
+    ``f"{9.95:.1f}"`` gives 9.9); :data:`MISSING` for None, NaN or text.
+
+    >>> format_number(2553.456, 2), format_number(None)
+    ('2,553.46', '–')
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return MISSING
+    if not math.isfinite(x):
+        return MISSING
+    rounded = Decimal(repr(x)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{decimals}f}"
+
+
+def format_units(value: Any) -> str:
+    """Units as the reason text and the page's cards write them (``Fmt.units``): whole
+    numbers without decimals, anything else with one (the rule of
+    :func:`replenishment.order_reasons.fmt`), with thousands separators.
+
+    >>> format_units(1046.2), format_units(12000.0), format_units(-0.01)
+    ('1,046.2', '12,000', '0')
+    """
+    text = format_number(value)
+    if text == MISSING:
+        return text
+    short = fmt(float(value))
+    return short if short == "0" else format_number(value, 1 if "." in short else 0)
+
+
+#: A number in a reason that is not part of a date or an identifier (as ``Fmt.reason``).
+_REASON_NUMBER = re.compile(r"(?<![\w.\-])\d+(?:\.\d+)?(?![\w.]|-\d)", re.ASCII)
+
+
+def format_reason(text: str | None) -> str:
+    """The reason with its numbers written as :func:`format_number` writes them, each with
+    its own decimals; dates (2026-07-08) and identifiers (SKU-0001) left as they are.
+
+    >>> format_reason("position 1046 below reorder point 12046.2 (SKU-10001, next 2026-07-08)")
+    'position 1,046 below reorder point 12,046.2 (SKU-10001, next 2026-07-08)'
+    """
+
+    def number(m: re.Match[str]) -> str:
+        token = m.group(0)
+        return format_number(float(token), len(token.partition(".")[2]))
+
+    return _REASON_NUMBER.sub(number, text or "")
 
 
 def lead_time_std_known(order: dict[str, Any]) -> bool:

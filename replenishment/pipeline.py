@@ -329,7 +329,9 @@ def stage_load(
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
     from replenishment.extract import Extract
     from replenishment.report import CHART_HISTORY_DAYS, write_report
+    from replenishment.report_changes import read_previous_run
 
+    since = run_date - dt.timedelta(days=CHART_HISTORY_DAYS)
     report = write_report(
         Path(settings.report_dir),
         run_date,
@@ -338,7 +340,10 @@ def stage_load(
         orders,
         accuracy,
         quality,
-        Extract.read(d, "demand", run_date - dt.timedelta(days=CHART_HISTORY_DAYS)),
+        Extract.read(d, "demand", since),
+        stockouts=Extract.read(d, "stockouts", since),
+        previous=read_previous_run(settings.warehouse_url, settings.reporting_schema, run_date),
+        currency=settings.currency,
     )
     summary["report_path"] = str(report)
     # for BI tools: the run's daily actuals and SKU dimension (issue 20)

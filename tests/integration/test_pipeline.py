@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 
 from replenishment.cli import main
 from replenishment.config import Settings
+from replenishment.db import make_engine
+from replenishment.load import load_outputs, read_output
 from replenishment.pipeline import run_pipeline
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
@@ -30,10 +35,34 @@ def test_cli_run_sqlite_meets_contract_and_reruns_identically(sqlite_warehouse, 
     printed = capsys.readouterr().out
     assert "SKUs forecast" in printed and "orders recommended" in printed
     first = check_contract(sqlite_warehouse, RUN_DATE)
+    assert "First run: nothing to compare" in _report(sqlite_warehouse)
+    _copy_run_to(sqlite_warehouse, RUN_DATE - dt.timedelta(days=1))
     assert main(args) == 0
     second = check_contract(sqlite_warehouse, RUN_DATE)
     assert_same_outputs(first, second)
+    # the rerun's report compares with the run stored the day before (a copy of this one)
+    assert "Compared with the run of 2026-06-30: 0 orders added, 0 removed, 0 with another" in (
+        _report(sqlite_warehouse)
+    )
     assert not (tmp_path / "staging" / RUN_DATE.isoformat()).exists(), "staging not cleaned up"
+
+
+def _report(url: str) -> str:
+    engine = make_engine(url)
+    path = read_output(engine, "reporting", "pipeline_runs", RUN_DATE)["report_path"].iloc[0]
+    engine.dispose()
+    return Path(path).read_text()
+
+
+def _copy_run_to(url: str, day: dt.date) -> None:
+    """The orders and forecast of RUN_DATE stored again as the run of ``day``."""
+    engine = make_engine(url)
+    frames = {
+        t: read_output(engine, "reporting", t, RUN_DATE).drop(columns="run_date")
+        for t in ("replenishment_orders", "demand_forecast")
+    }
+    load_outputs(engine, "reporting", day, frames)
+    engine.dispose()
 
 
 @pytest.mark.postgres

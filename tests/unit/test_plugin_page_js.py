@@ -119,3 +119,22 @@ ORDERS = [
 def test_orders_table_filters_and_sorts(options, want):
     expression = f"Fmt.pickOrders({json.dumps(ORDERS)}, {json.dumps(options)}).map((r) => r.sku_id)"
     assert js(expression) == want
+
+
+def test_the_run_report_writes_numbers_as_the_page_does():
+    """replenishment.order_file's formatters (used by the run report) against format.js."""
+    from replenishment.order_file import format_number, format_reason, format_units
+
+    values = [0, -0.01, 0.04, 0.06, 0.25, 2.5, 4.8, 9.95, 1046, 1046.2, 12046.25, 1_200_000, -3.5]
+    assert [format_units(v) for v in values] == js(f"{json.dumps(values)}.map(Fmt.units)")
+    assert [format_number(v, 2) for v in values] == js(
+        f"{json.dumps(values)}.map((v) => Fmt.num(v, 2))"
+    )
+    assert [format_units(None), format_number(float("nan"))] == js(
+        "[Fmt.units(null), Fmt.num(NaN)]"
+    )
+    text = (
+        "position 1046 below reorder point 12046.2; pack rounding +4.8; MOQ applied (+1200); "
+        "not a review day (reviewed every 7 days, next 2026-07-08); SKU-10001 1000.5"
+    )
+    assert format_reason(text) == js(f"Fmt.reason({json.dumps(text)})")
