@@ -10,6 +10,9 @@ Superset on 127.0.0.1 (a free port) and asks ``GET /api/v1/chart/<id>/data/`` fo
 chart of the dashboard: each answer must equal the same figures computed in SQL from
 the tables, so nothing is counted twice.
 
+Then the dashboard is opened as a person would, in headless Chromium: every chart must
+draw (no error box), and the screenshot is kept in ``artifacts/superset_dashboard.png``.
+
 The first run on a machine installs Superset (minutes); later runs reuse it.
 """
 
@@ -37,7 +40,9 @@ import sqlalchemy as sa
 from replenishment.bi_bundle import dashboard_spec, write_bundle
 from replenishment.db import make_engine, run_script
 from replenishment.roles import BI_ROLE, PIPELINE_ROLE, apply_roles
+from tests.conftest import REQUIRE_POSTGRES
 from tests.integration.test_bi_views import _load_history
+from tests.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_sync_api
 
 pytestmark = [pytest.mark.bi, pytest.mark.postgres, pytest.mark.slow]
 
@@ -290,3 +295,41 @@ def test_every_chart_shows_the_totals_sql_computes_from_the_tables(superset):
     assert detail["main_dttm_col"] == "forecast_date"
     metrics = {m["metric_name"]: m for m in detail["metrics"]}
     assert metrics["pooled_wape"]["d3format"] == ".1%"
+
+    _dashboard_in_a_browser(api.base, len(titles))
+
+
+def _dashboard_in_a_browser(base: str, charts: int) -> None:
+    """Log in, open the dashboard, wait until every chart has drawn; screenshot to artifacts/."""
+    sync_api = playwright_sync_api(REQUIRE_POSTGRES)
+    shot = ARTIFACTS / "superset_dashboard.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1800}, locale="en-US")
+            page.goto(f"{base}/login/", timeout=120_000)
+            page.locator("input[name=username], #username").first.fill(ADMIN["username"])
+            page.locator("input[name=password], #password").first.fill(ADMIN["password"])
+            page.locator("button[type=submit], input[type=submit]").first.click()
+            page.wait_for_url(lambda url: "/login" not in url, timeout=120_000)
+            page.goto(f"{base}/superset/dashboard/replenishment/", timeout=120_000)
+            drawn = page.locator(
+                ".chart-container svg, .chart-container canvas, .chart-container table"
+            )
+            holders = page.locator("[data-test=dashboard-component-chart-holder]")
+            deadline = time.monotonic() + 180
+            while holders.count() < charts or drawn.count() < charts:
+                if time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(1000)
+            page.wait_for_timeout(2000)  # animations settle before the picture
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+            errors = page.locator("[data-test=error-tooltip], .alert-danger, [role=alert]")
+            assert holders.count() == charts, (
+                f"{holders.count()} of {charts} charts placed ({shot})"
+            )
+            assert drawn.count() >= charts, f"{drawn.count()} of {charts} charts drawn ({shot})"
+            assert errors.count() == 0, [errors.nth(i).inner_text() for i in range(errors.count())]
+        finally:
+            browser.close()
