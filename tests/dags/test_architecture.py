@@ -71,3 +71,23 @@ def test_imports_point_down_the_layers():
             if first == "reporting" and imported.startswith("replenishment.load"):
                 problems.append(f"{rel}: reporting imports load (load calls reporting)")
     assert not problems, "\n".join(problems)
+
+
+#: Issue 13's bars for the core package.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_module_over_600_lines_and_no_function_over_80():
+    too_long: list[str] = []
+    for path in sorted((ROOT / "replenishment").rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(ROOT)
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source, filename=str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long, too_long
