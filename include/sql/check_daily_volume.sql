@@ -56,38 +56,88 @@ filled AS (
     FROM grid AS g
     LEFT JOIN measured AS x ON x.day = g.day AND x.scope = g.scope AND x.measure = g.measure
 ),
+-- A reference day on which nothing at all was ordered has no row in `filled`: it counts
+-- as 0 (a shop that is often shut on this weekday has a wide band, not a false alarm),
+-- provided the warehouse already held lines before the window (a young warehouse's
+-- days before its first line are not zeros). The sorted reference values are then
+-- `zeros` zeros followed by the present values, and the median and the MAD are read at
+-- positions (n + 1) / 2 and (n + 2) / 2 of that list.
 ranked AS (
     SELECT
         scope,
         measure,
         value,
         ROW_NUMBER() OVER (PARTITION BY scope, measure ORDER BY value) AS rn,
-        COUNT(*) OVER (PARTITION BY scope, measure) AS n
+        COUNT(*) OVER (PARTITION BY scope, measure) AS n_present
     FROM filled
     WHERE is_last = 0
 ),
-med AS (
-    SELECT scope, measure, AVG(value) AS median, MAX(n) AS n
-    FROM ranked
-    WHERE rn IN ((n + 1) / 2, (n + 2) / 2)
-    GROUP BY scope, measure
-),
-deviation AS (
+padded AS (
     SELECT
         r.scope,
         r.measure,
-        ABS(r.value - d.median) AS dev,
-        ROW_NUMBER() OVER (PARTITION BY r.scope, r.measure ORDER BY ABS(r.value - d.median)) AS rn,
-        COUNT(*) OVER (PARTITION BY r.scope, r.measure) AS n
+        r.value,
+        r.rn + z.zeros AS pos,
+        z.zeros,
+        r.n_present + z.zeros AS n
     FROM ranked AS r
-    JOIN med AS d ON d.scope = r.scope AND d.measure = r.measure
+    CROSS JOIN (
+        SELECT CASE
+            WHEN EXISTS (SELECT 1 FROM order_lines AS o WHERE o.order_ts < :window_start)
+            THEN :n_reference_days - (SELECT COUNT(DISTINCT day) FROM measured WHERE day <> :day_before)
+            ELSE 0
+        END AS zeros
+    ) AS z
 ),
-band AS (
-    SELECT d.scope, d.measure, d.median, d.n, AVG(v.dev) AS mad
+med AS (
+    SELECT
+        scope,
+        measure,
+        (SUM(CASE WHEN pos = (n + 1) / 2 THEN value ELSE 0 END)
+         + SUM(CASE WHEN pos = (n + 2) / 2 THEN value ELSE 0 END)) / 2.0 AS median,
+        MAX(zeros) AS zeros,
+        MAX(n) AS n
+    FROM padded
+    GROUP BY scope, measure
+),
+-- each zero day deviates from the median by the median itself: `zeros` copies of it sit
+-- among the sorted deviations right after the present deviations that are <= the median
+deviation AS (
+    SELECT
+        p.scope,
+        p.measure,
+        ABS(p.value - d.median) AS dev,
+        d.median,
+        ROW_NUMBER() OVER (PARTITION BY p.scope, p.measure ORDER BY ABS(p.value - d.median))
+        + CASE WHEN ABS(p.value - d.median) > d.median THEN d.zeros ELSE 0 END AS pos
+    FROM padded AS p
+    JOIN med AS d ON d.scope = p.scope AND d.measure = p.measure
+),
+counted AS (
+    SELECT
+        d.scope,
+        d.measure,
+        d.median,
+        d.n,
+        d.zeros,
+        SUM(CASE WHEN v.dev <= d.median THEN 1 ELSE 0 END) AS at_most_median,
+        SUM(CASE WHEN v.pos = (d.n + 1) / 2 THEN v.dev ELSE 0 END) AS dev1,
+        SUM(CASE WHEN v.pos = (d.n + 2) / 2 THEN v.dev ELSE 0 END) AS dev2
     FROM med AS d
     JOIN deviation AS v ON v.scope = d.scope AND v.measure = d.measure
-    WHERE v.rn IN ((v.n + 1) / 2, (v.n + 2) / 2)
-    GROUP BY d.scope, d.measure, d.median, d.n
+    GROUP BY d.scope, d.measure, d.median, d.n, d.zeros
+),
+band AS (
+    SELECT
+        scope,
+        measure,
+        median,
+        n,
+        (CASE WHEN (n + 1) / 2 > at_most_median AND (n + 1) / 2 <= at_most_median + zeros
+              THEN median ELSE dev1 END
+         + CASE WHEN (n + 2) / 2 > at_most_median AND (n + 2) / 2 <= at_most_median + zeros
+              THEN median ELSE dev2 END) / 2.0 AS mad
+    FROM counted
 ),
 scaled AS (
     SELECT

@@ -243,6 +243,68 @@ def test_demo_history_raises_no_critical_alarm_on_90_run_dates(
     assert sum(false_alarms.values()) <= 45, warnings
 
 
+BIKE_SALES = Path(__file__).resolve().parents[1] / "data" / "bike_sales_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def bike_sales_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/data/bike_sales_sample.csv (real order lines, see tests/data/README.md) as a
+    warehouse: each model a SKU of its category_2, each line an order line."""
+    from replenishment.db import run_script
+
+    lines = pd.read_csv(BIKE_SALES, parse_dates=["order_date"])
+    models = sorted(lines["model"].unique())
+    ids = {m: f"BIKE-{i:03d}" for i, m in enumerate(models, 1)}
+    first = lines.drop_duplicates("model").set_index("model")
+    sku = pd.DataFrame(
+        {
+            "sku_id": [ids[m] for m in models],
+            "description": models,
+            "category": [first.loc[m, "category_2"] for m in models],
+            "unit_cost": [round(float(first.loc[m, "price"]) * 0.6, 2) for m in models],
+            "pack_size": 1, "moq": 0, "lead_time_days": 14, "review_period_days": 7,
+            "service_level": 0.95, "holding_cost_rate": 0.2, "order_cost": 50.0, "active": True,
+        }
+    )  # fmt: skip
+    order_lines = pd.DataFrame(
+        {
+            "order_id": lines["order_id"].astype(str),
+            "line_no": lines["order_line"],
+            "sku_id": lines["model"].map(ids),
+            "order_ts": lines["order_date"],
+            "quantity": lines["quantity"].astype(float),
+            "unit_price": lines["price"].astype(float),
+            "status": "completed",
+        }
+    )
+    path = tmp_path_factory.mktemp("bike") / "warehouse.db"
+    with _engine(f"sqlite:///{path}") as engine:
+        with engine.begin() as conn:
+            run_script(conn, "create_source_tables.sql")
+        sku.to_sql("sku_master", engine, if_exists="append", index=False)
+        order_lines.to_sql("order_lines", engine, if_exists="append", index=False)
+    return path
+
+
+def test_real_order_lines_raise_no_critical_alarm_on_90_run_dates(bike_sales_db: Path) -> None:
+    """A real shop chain's year (weekdays, Thanksgiving, Christmas): its last 90 run dates."""
+    last = pd.read_csv(BIKE_SALES, parse_dates=["order_date"])["order_date"].max().date()
+    critical: list[str] = []
+    warnings = 0
+    with _engine(f"sqlite:///{bike_sales_db}") as engine:
+        for n in range(90):
+            run_date = last + dt.timedelta(days=1) - dt.timedelta(days=n)
+            for rule, rows in _rule_hits(engine, run_date).items():
+                if rows.empty:
+                    continue
+                if rule.startswith("[critical]"):
+                    critical.append(f"{run_date}: {rule}: {rows.head(3).to_dict('records')}")
+                else:
+                    warnings += 1
+    assert not critical, "\n".join(critical)
+    assert warnings <= 20, warnings
+
+
 @pytest.mark.parametrize(
     "run_date",
     [
