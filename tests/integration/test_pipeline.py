@@ -7,6 +7,7 @@ import pytest
 from replenishment.cli import main
 from replenishment.config import Settings
 from replenishment.pipeline import run_pipeline
+from replenishment.staging import runs
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def test_cli_run_sqlite_meets_contract_and_reruns_identically(sqlite_warehouse, 
     assert main(args) == 0
     second = check_contract(sqlite_warehouse, RUN_DATE)
     assert_same_outputs(first, second)
-    assert not (tmp_path / "staging" / RUN_DATE.isoformat()).exists(), "staging not cleaned up"
+    assert runs(str(tmp_path / "staging")) == {}, "staging not cleaned up"
 
 
 @pytest.mark.postgres
