@@ -54,14 +54,14 @@ def settings(context: Any) -> Any:
 def staging(context: Any) -> Any:
     """The run's :class:`replenishment.staging.Staging`: ``<staging_dir>/<run date>/<run id>``,
     through Airflow's ``ObjectStoragePath`` (credentials from ``staging_conn_id``)."""
-    from replenishment.staging import Staging, run_key
+    from replenishment.staging import Staging, display_url, run_key
     from replenishment_airflow.storage import staging_root
 
     config = settings(context)
     root = staging_root(config.staging_dir, config.staging_conn_id)
     key = run_key(run_date(context), run_id(context) or f"manual__{run_date(context)}")
-    # str(root) carries the connection id as user info: the URL is rebuilt without it
-    return Staging(f"{root.protocol}://{root.path}", key, fs=root.fs)
+    # str(root) carries the connection id as user info: display_url drops it
+    return Staging(display_url(str(root)), key, fs=root.fs)
 
 
 def run_type(context: Any) -> str:

@@ -7,7 +7,9 @@ standard environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...
 Where a provider registers a filesystem for the scheme (the Amazon, Google or
 Microsoft provider), Airflow builds it from the connection; for ``s3://`` without the
 Amazon provider, an ``s3fs`` filesystem is built here from the connection's login,
-password and extra (``endpoint_url``, ``region_name``). Credentials are never logged.
+password and extra (``endpoint_url``, ``region_name``); any other scheme without a
+provider gets fsspec's filesystem with the environment's credentials (gcsfs, adlfs).
+Credentials are never logged.
 Imported only inside tasks.
 """
 
@@ -51,10 +53,16 @@ def staging_root(location: str, conn_id: str) -> Any:
         return ObjectStoragePath(url)
     conn = _connection(conn_id)
     used = conn.conn_id if conn is not None else None
-    if scheme in S3_SCHEMES and not has_fs(scheme):
-        import s3fs
+    if not has_fs(scheme):  # no provider registers this scheme: fsspec's own filesystem
+        if scheme in S3_SCHEMES:
+            import s3fs
 
-        attach(scheme, conn_id=used, fs=s3fs.S3FileSystem(**s3_options(conn)))
+            attach(scheme, conn_id=used, fs=s3fs.S3FileSystem(**s3_options(conn)))
+        else:  # gcsfs, adlfs, ...: credentials from their standard environment variables
+            import fsspec
+
+            used = None
+            attach(scheme, fs=fsspec.filesystem(scheme))
     log.info(
         "staging in %s, credentials from %s",
         display_url(url),
