@@ -509,3 +509,31 @@ def test_no_secret_is_committed():
                     f"{rel}: secret-looking setting with a literal value ({value[:3]}…)"
                 )
     assert not problems, "possible secrets in tracked files:\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------- Helm values
+
+
+def test_helm_values_stage_in_object_storage_with_the_compose_settings():
+    """deploy/helm-values.yaml (the official chart, KubernetesExecutor): the settings it
+    sets are Settings fields, staging is in S3 through a connection given by a Secret,
+    and the staging settings are the ones docker-compose.yml sets."""
+    import dataclasses
+
+    from replenishment.config import Settings
+
+    values = yaml.safe_load((ROOT / "deploy" / "helm-values.yaml").read_text())
+    assert values["executor"] == "KubernetesExecutor"
+    env = {e["name"]: e["value"] for e in values["env"]}
+    fields = {f"REPLENISHMENT_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    unknown = (
+        {k for k in env if k.startswith("REPLENISHMENT_")} - fields - {"REPLENISHMENT_INCLUDE_DIR"}
+    )
+    assert not unknown, f"not settings: {unknown}"
+    assert urlsplit(env["REPLENISHMENT_STAGING_DIR"]).scheme == "s3"
+    secrets = {s["envName"] for s in values["secret"]}
+    assert f"AIRFLOW_CONN_{env['REPLENISHMENT_STAGING_CONN_ID'].upper()}" in secrets
+    assert "AIRFLOW_CONN_WAREHOUSE" in secrets
+    compose_env = environment(airflow_services()["airflow-worker"])
+    staging_keys = {k for k in compose_env if k.startswith("REPLENISHMENT_STAGING")}
+    assert staging_keys <= set(env), f"compose sets {staging_keys - set(env)}, Helm does not"
