@@ -104,7 +104,11 @@ def bench_root(
     extract = frames["extract"]
     _timed(rows, "extract: write 8 frames", lambda: staging.save_extract(extract),
            f"{sum(len(f) for f in extract.values()):,} rows")  # fmt: skip
-    sku = _timed(rows, "forecast: read active SKUs", lambda: staging.read("sku", columns=["sku_id", "active"]))
+    sku = _timed(
+        rows,
+        "forecast: read active SKUs",
+        lambda: staging.read("sku", columns=["sku_id", "active"]),
+    )
     active = sorted(sku.loc[sku["active"], "sku_id"].astype(str))
     calibrated = frames["calibrated"]
     for b in range(batches):
@@ -116,7 +120,11 @@ def bench_root(
             lambda got: f"{len(got[0]):,} demand rows, {got[0].memory_usage(deep=True).sum() / 2**20:,.0f} MiB",
         )  # fmt: skip
         mine = {k: v[v["sku_id"].isin(set(ids))] for k, v in calibrated.items()}
-        _timed(rows, f"forecast batch {b}: write its result", lambda mine=mine, b=b: staging.save_batch(b, mine))
+        _timed(
+            rows,
+            f"forecast batch {b}: write its result",
+            lambda mine=mine, b=b: staging.save_batch(b, mine),
+        )
     _timed(rows, "replenish: read every batch", staging.batches)
     _timed(rows, "replenish: read sku, on_hand, on_order, purchase_orders",
            lambda: [staging.read(n) for n in ("sku", "on_hand", "on_order", "purchase_orders")])  # fmt: skip
