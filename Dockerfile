@@ -6,7 +6,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
-# Mount point of the named volume `shared` (staging files, Data Docs): a new volume copies
+# Mount point of the named volume `shared` (Data Docs, reports): a new volume copies
 # its owner and mode, so the services (any UID, group 0) can write there.
 RUN mkdir -p -m 775 /opt/airflow/shared
 

@@ -13,6 +13,9 @@ the run date D (the run's logical date).
 | load | replaces D's rows of every reporting table in one transaction | `load` |
 
 Params: `horizon_days` (days forecast from D) and `holiday_country` (ISO code).
+The tasks hand data to each other through the run's staging folder
+(`<staging_dir>/<run date>/<run id>`, a local directory or object storage); XCom
+carries only counts and the folder's URL.
 Re-running a date replaces that date's rows only. See the README for the tables.
 """
 
@@ -76,20 +79,24 @@ def replenishment_daily() -> None:
     @task
     def extract(**context) -> dict:
         from replenishment.pipeline import stage_extract
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import run_date, settings, staging
 
-        return stage_extract(settings(context), run_date(context))
+        return stage_extract(settings(context), run_date(context), staging(context))
 
     @task
     def validate(**context) -> dict:
         from replenishment.pipeline import stage_validate
         from replenishment.validate import DataQualityError
         from replenishment_airflow import DataQualityError as Blocked
-        from replenishment_airflow import run_date, run_id, run_type, settings
+        from replenishment_airflow import run_date, run_id, run_type, settings, staging
 
         try:
             return stage_validate(
-                settings(context), run_date(context), run_id(context), run_type(context)
+                settings(context),
+                run_date(context),
+                staging(context),
+                run_id(context),
+                run_type(context),
             )
         except DataQualityError as exc:  # bad data: retrying will not fix it; logged once
             raise Blocked(str(exc)) from None
@@ -97,32 +104,42 @@ def replenishment_daily() -> None:
     @task
     def plan_batches(**context) -> list[int]:
         from replenishment.pipeline import plan_batches
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import run_date, settings, staging
 
-        return plan_batches(settings(context), run_date(context))
+        return plan_batches(settings(context), run_date(context), staging(context))
 
     @task(max_active_tis_per_dag=FORECAST_TASKS_AT_ONCE)
     def forecast(batch: int, **context) -> dict:
         from replenishment.pipeline import stage_forecast
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import run_date, settings, staging
 
         return stage_forecast(
-            settings(context), run_date(context), batch, tasks_at_once=FORECAST_TASKS_AT_ONCE
+            settings(context),
+            run_date(context),
+            staging(context),
+            batch,
+            tasks_at_once=FORECAST_TASKS_AT_ONCE,
         )
 
     @task
     def replenish(**context) -> dict:
         from replenishment.pipeline import stage_replenish
-        from replenishment_airflow import run_date, settings
+        from replenishment_airflow import run_date, settings, staging
 
-        return stage_replenish(settings(context), run_date(context))
+        return stage_replenish(settings(context), run_date(context), staging(context))
 
     @task(outlets=REPORTING_ASSETS)
     def load(**context) -> dict:
         from replenishment.pipeline import stage_load
-        from replenishment_airflow import run_date, run_id, run_type, settings
+        from replenishment_airflow import run_date, run_id, run_type, settings, staging
 
-        return stage_load(settings(context), run_date(context), run_id(context), run_type(context))
+        return stage_load(
+            settings(context),
+            run_date(context),
+            staging(context),
+            run_id(context),
+            run_type(context),
+        )
 
     batches = plan_batches()
     validate() >> extract() >> batches

@@ -58,8 +58,16 @@ class Settings:
     backtest_every_days: int = 7
     #: Days of history a SKU needs before Prophet is tried on it.
     min_history_days: int = 56
-    #: Where run-scoped intermediate files go between tasks.
+    #: Where the stages hand data to each other, as ``<staging_dir>/<run_date>/<run_id>/``:
+    #: a local directory, or an object-store URL such as ``s3://bucket/prefix`` (also
+    #: ``gs://``, ``az://``: whatever fsspec has a filesystem for).
     staging_dir: str = str(DEFAULT_DATA_DIR / "staging")
+    #: Airflow connection whose credentials reach an object-store ``staging_dir`` (the DAG
+    #: only); without that connection, the standard environment variables (AWS_*, ...).
+    staging_conn_id: str = "aws_default"
+    #: Days a failed run's staging files are kept for debugging before a later run deletes
+    #: them (0 keeps them); a successful run deletes its own after the load.
+    staging_retention_days: int = 7
     #: Directory for Great Expectations Data Docs.
     data_docs_dir: str = str(DEFAULT_DATA_DIR / "data_docs")
     #: Directory of the per-run HTML reports (``<run_date>.html``).
@@ -87,6 +95,10 @@ class Settings:
             raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")
         if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
             raise ValueError(f"currency must be an ISO 4217 code like USD, got {self.currency!r}")
+        if self.staging_retention_days < 0:
+            raise ValueError(
+                f"staging_retention_days must be >= 0, got {self.staging_retention_days}"
+            )
         if len(self.holiday_country) < 2:
             raise ValueError(f"holiday_country must be an ISO code, got {self.holiday_country!r}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -49,17 +48,9 @@ class Extract:
     lead_times: pd.DataFrame
     purchase_orders: pd.DataFrame
 
-    def save(self, directory: Path) -> None:
-        """Write every frame as Parquet into ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        for f in fields(self):
-            getattr(self, f.name).to_parquet(directory / f"{f.name}.parquet", index=False)
-
-    @staticmethod
-    def read(directory: Path, name: str, since: dt.date | None = None) -> pd.DataFrame:
-        """One saved frame; with ``since``, only its rows with ``ds >= since`` (memory-bounded)."""
-        filters = [("ds", ">=", pd.Timestamp(since))] if since is not None else None
-        return pd.read_parquet(directory / f"{name}.parquet", filters=filters)
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The frames by name (what :meth:`replenishment.staging.Staging.save_extract` stores)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}

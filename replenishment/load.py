@@ -12,13 +12,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from replenishment.db import schema_prefix, sql_value
+from replenishment.staging import Staging
 from replenishment.warehouse import (
     advisory_lock,
     bulk_insert,
@@ -154,17 +154,15 @@ class BiTables:
 
     @classmethod
     def from_staging(
-        cls, staging: Path, run_date: dt.date, orders: pd.DataFrame, currency: str
+        cls, staging: Staging, run_date: dt.date, orders: pd.DataFrame, currency: str
     ) -> BiTables:
         """The BI tables of a run from its staged extract (as of ``run_date``) and its orders."""
-        from replenishment.extract import Extract
-
         since = run_date - dt.timedelta(days=ACTUALS_DAYS)
-        sku = Extract.read(staging, "sku")
+        sku = staging.read("sku")
         actuals = daily_actuals_frame(
             sku["sku_id"].astype(str).tolist(),
-            Extract.read(staging, "demand", since),
-            Extract.read(staging, "stockouts", since),
+            staging.read("demand", since=since),
+            staging.read("stockouts", since=since),
             run_date,
         )
         return cls(actuals=actuals, sku_dim=sku_dim_frame(sku, orders, currency))

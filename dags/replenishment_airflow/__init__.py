@@ -1,4 +1,4 @@
-"""Glue between Airflow and the core package: connection, run date, settings.
+"""Glue between Airflow and the core package: connection, run date, settings, staging.
 
 Kept out of the DAG file so it stays a table of contents, and out of the core
 package so that one knows nothing of Airflow. Imported only inside tasks.
@@ -49,6 +49,19 @@ def settings(context: Any) -> Any:
 
     params = dict(context.get("params") or {})
     return Settings.load({**params, "warehouse_url": warehouse_url()})
+
+
+def staging(context: Any) -> Any:
+    """The run's :class:`replenishment.staging.Staging`: ``<staging_dir>/<run date>/<run id>``,
+    through Airflow's ``ObjectStoragePath`` (credentials from ``staging_conn_id``)."""
+    from replenishment.staging import Staging, display_url, run_key
+    from replenishment_airflow.storage import staging_root
+
+    config = settings(context)
+    root = staging_root(config.staging_dir, config.staging_conn_id)
+    key = run_key(run_date(context), run_id(context) or f"manual__{run_date(context)}")
+    # str(root) carries the connection id as user info: display_url drops it
+    return Staging(display_url(str(root)), key, fs=root.fs)
 
 
 def run_type(context: Any) -> str:

@@ -1,8 +1,9 @@
 """What a forecast run is told (ForecastConfig) and what it gives back (ForecastResult).
 
 Lives here: the run's settings, the column lists of the result frames, and how a result
-is saved to, loaded from and concatenated across the staging directory's files.
-May import: :mod:`replenishment.config` (the Settings the config is built from), pandas.
+is concatenated across batches and turned into the frames that staging stores.
+May import: :mod:`replenishment.config` (the Settings the config is built from),
+:mod:`replenishment.staging` (a result saved into a scratch folder), pandas.
 Nothing else of the forecast package imports into this module.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from replenishment.config import Settings
+from replenishment.staging import Staging
 
 FORECAST_COLUMNS = [
     "sku_id",
@@ -131,7 +133,7 @@ class ForecastConfig:
         return cls(**d)
 
 
-#: frame of ForecastResult (also its file suffix in the staging directory) -> its columns
+#: frame of ForecastResult (also its part name in staging) -> its columns
 _FRAMES = {
     "forecast": FORECAST_COLUMNS,
     "accuracy": ACCURACY_COLUMNS,
@@ -159,18 +161,26 @@ class ForecastResult:
             }
         )
 
-    def save(self, directory: Path, stem: str) -> None:
-        """Write each frame to ``<directory>/<stem>.<frame>.parquet``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in _FRAMES:
-            getattr(self, name).to_parquet(directory / f"{stem}.{name}.parquet", index=False)
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The result's frames by name (what :class:`replenishment.staging.Staging` stores)."""
+        return {name: getattr(self, name) for name in _FRAMES}
 
     @classmethod
-    def load(cls, directory: Path, stem: str) -> ForecastResult:
-        frames = {name: pd.read_parquet(directory / f"{stem}.{name}.parquet") for name in _FRAMES}
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> ForecastResult:
+        """The result from its frames as :meth:`frames` gave them (read back from staging)."""
+        frames = {name: frames[name] for name in _FRAMES}
         for name in ("forecast", "backtest_errors"):
             frames[name]["forecast_date"] = frames[name]["forecast_date"].astype("datetime64[ns]")
         return cls(**frames)
+
+    def save(self, directory: Path | str, stem: str) -> None:
+        """Write the result into the folder ``directory`` (a local scratch folder or URL)."""
+        Staging(str(directory), "").save_result(stem, self.frames())
+
+    @classmethod
+    def load(cls, directory: Path | str, stem: str) -> ForecastResult:
+        """The result :meth:`save` wrote into ``directory`` under ``stem``."""
+        return cls.from_frames(Staging(str(directory), "").result(stem))
 
 
 def concat_frames(frames: Sequence[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 Lives here: :func:`forecast_frames` (from extracted frames, in this process or in
 ``workers`` subprocesses ``python -m replenishment.forecast <dir>``) and the
 subprocess worker's main (:func:`worker_main`, run by ``__main__``).
-May import: :mod:`.config`, :mod:`.series`, :mod:`.runner`. The top of the package.
+May import: :mod:`.config`, :mod:`.series`, :mod:`.runner`, :mod:`replenishment.staging`
+(the chunks handed to the subprocesses). The top of the package.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from replenishment.forecast.config import ForecastConfig, ForecastResult
 from replenishment.forecast.runner import forecast_skus
 from replenishment.forecast.series import build_series
+from replenishment.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,14 @@ def _write_chunk(
 ) -> None:
     d.mkdir()
     keep = set(chunk)
-    pd.DataFrame({"sku_id": chunk}).to_parquet(d / "skus.parquet")
-    demand[demand["sku_id"].isin(keep)].to_parquet(d / "demand.parquet")
-    stockouts[stockouts["sku_id"].isin(keep)].to_parquet(d / "stockouts.parquet")
-    promotions[promotions["sku_id"].isin(keep)].to_parquet(d / "promotions.parquet")
+    Staging(str(d), "").save_extract(
+        {
+            "skus": pd.DataFrame({"sku_id": chunk}),
+            "demand": demand[demand["sku_id"].isin(keep)],
+            "stockouts": stockouts[stockouts["sku_id"].isin(keep)],
+            "promotions": promotions[promotions["sku_id"].isin(keep)],
+        }
+    )
     (d / "config.json").write_text(cfg.to_json())
 
 
@@ -119,12 +125,12 @@ def worker_main(directory: str) -> int:
     d = Path(directory)
     logging.basicConfig(level=logging.WARNING)
     cfg = ForecastConfig.from_json((d / "config.json").read_text())
-    sku_ids = pd.read_parquet(d / "skus.parquet")["sku_id"].tolist()
+    chunk = Staging(str(d), "")
     series = build_series(
-        sku_ids,
-        pd.read_parquet(d / "demand.parquet"),
-        pd.read_parquet(d / "stockouts.parquet"),
-        pd.read_parquet(d / "promotions.parquet"),
+        chunk.read("skus")["sku_id"].tolist(),
+        chunk.read("demand"),
+        chunk.read("stockouts"),
+        chunk.read("promotions"),
         cfg.run_date,
         cfg.horizon_days,
     )

@@ -19,6 +19,7 @@ import pandas as pd
 from replenishment.extract import DEMAND_HISTORY_DAYS
 from replenishment.simulate.config import SimulationConfig
 from replenishment.simulate.data import ReplayData
+from replenishment.staging import Staging
 
 if TYPE_CHECKING:
     from replenishment.forecast import ForecastConfig, ForecastResult
@@ -74,7 +75,7 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
                 json.dumps([cache_key, fc_cfg.to_json(), data.sku_ids, *_shock(cfg)]).encode()
             ).hexdigest()[:16]
             stem = f"{run_date.isoformat()}-{digest}"
-            if (cache_dir / f"{stem}.summary.parquet").exists():
+            if Staging(str(cache_dir), "").has_result(stem):
                 result = ForecastResult.load(cache_dir, stem)
                 return _refit_from(day, result)
         day_ts = pd.Timestamp(run_date)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: its first component; dags/ and plugins/ sit above every layer.
 LAYERS: list[set[str]] = [
     {"config", "frames"},
-    {"db"},
+    {"db", "staging"},
     {"warehouse"},
     {"extract", "validate", "forecast", "stan_fast", "policy", "lead_time", "loss_functions"}
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}

@@ -8,6 +8,7 @@ tests run. The repository is scanned for committed secrets.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -327,12 +328,8 @@ def test_airflow_environment_matches_what_the_tests_run():
         assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname in names
         assert urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).hostname in names
 
-        # Celery workers on other hosts share the run's staging files through a named volume.
-        staging = env["REPLENISHMENT_STAGING_DIR"]
-        shared = [m.split(":")[1] for m in mounts if not m.startswith((".", "/"))]
-        assert any(staging.startswith(target + "/") for target in shared), (
-            f"{name}: staging dir {staging} is not on a shared volume"
-        )
+        # Celery workers on other hosts share no disk: the run's staging is in object storage
+        _assert_staging_in_the_object_store(name, env, mounts)
 
     scheduler = airflow["airflow-scheduler"]
     if "8974" in " ".join(strings(scheduler.get("healthcheck"))):
@@ -341,6 +338,31 @@ def test_airflow_environment_matches_what_the_tests_run():
         ).lower() == ("true"), (
             "the scheduler healthcheck polls :8974/health, which only runs with ENABLE_HEALTH_CHECK"
         )
+
+
+def _assert_staging_in_the_object_store(name: str, env: dict[str, str], mounts: list[str]) -> None:
+    """Staging is an s3:// URL whose connection (``staging_conn_id``) reaches a service of
+    the stack on the port it serves S3 at, with keys from .env; no volume holds it."""
+    staging = urlsplit(env["REPLENISHMENT_STAGING_DIR"])
+    assert staging.scheme == "s3" and staging.netloc, f"{name}: staging {staging.geturl()}"
+    conn_id = env.get("REPLENISHMENT_STAGING_CONN_ID", "aws_default")
+    conn = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
+    assert conn["conn_type"] == "aws", f"{name}: {conn_id} is not an aws connection"
+    endpoint = urlsplit(conn["extra"]["endpoint_url"])
+    assert endpoint.hostname in services(), f"{name}: S3 endpoint {endpoint.hostname}"
+    store = services()[endpoint.hostname]
+    assert f"-s3.port={endpoint.port}" in strings(store.get("command")), (
+        f"{name}: {endpoint.hostname} does not serve S3 on port {endpoint.port}"
+    )
+    store_env = environment(store)
+    assert (conn["login"], conn["password"]) == (
+        store_env["AWS_ACCESS_KEY_ID"],
+        store_env["AWS_SECRET_ACCESS_KEY"],
+    ), f"{name}: the connection's keys are not the object store's"
+    assert all(re.fullmatch(r"\$\{\w+\}", k) for k in (conn["login"], conn["password"]))
+    depends = set(airflow_services()[name].get("depends_on") or {})
+    assert endpoint.hostname in depends, f"{name} does not wait for {endpoint.hostname}"
+    assert not any("staging" in m for m in mounts), f"{name}: a volume still holds staging"
 
 
 def test_the_demo_warehouse_is_loaded_through_the_warehouse_connection():
@@ -487,3 +509,31 @@ def test_no_secret_is_committed():
                     f"{rel}: secret-looking setting with a literal value ({value[:3]}…)"
                 )
     assert not problems, "possible secrets in tracked files:\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------- Helm values
+
+
+def test_helm_values_stage_in_object_storage_with_the_compose_settings():
+    """deploy/helm-values.yaml (the official chart, KubernetesExecutor): the settings it
+    sets are Settings fields, staging is in S3 through a connection given by a Secret,
+    and the staging settings are the ones docker-compose.yml sets."""
+    import dataclasses
+
+    from replenishment.config import Settings
+
+    values = yaml.safe_load((ROOT / "deploy" / "helm-values.yaml").read_text())
+    assert values["executor"] == "KubernetesExecutor"
+    env = {e["name"]: e["value"] for e in values["env"]}
+    fields = {f"REPLENISHMENT_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    unknown = (
+        {k for k in env if k.startswith("REPLENISHMENT_")} - fields - {"REPLENISHMENT_INCLUDE_DIR"}
+    )
+    assert not unknown, f"not settings: {unknown}"
+    assert urlsplit(env["REPLENISHMENT_STAGING_DIR"]).scheme == "s3"
+    secrets = {s["envName"] for s in values["secret"]}
+    assert f"AIRFLOW_CONN_{env['REPLENISHMENT_STAGING_CONN_ID'].upper()}" in secrets
+    assert "AIRFLOW_CONN_WAREHOUSE" in secrets
+    compose_env = environment(airflow_services()["airflow-worker"])
+    staging_keys = {k for k in compose_env if k.startswith("REPLENISHMENT_STAGING")}
+    assert staging_keys <= set(env), f"compose sets {staging_keys - set(env)}, Helm does not"

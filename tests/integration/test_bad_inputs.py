@@ -33,7 +33,8 @@ from pandas.errors import DatabaseError
 from replenishment.config import Settings
 from replenishment.db import make_engine
 from replenishment.load import OUTPUT_TABLES, read_output
-from replenishment.pipeline import run_pipeline, staging_dir
+from replenishment.pipeline import run_pipeline
+from replenishment.staging import runs
 from replenishment.validate import SOURCE_SUITES, DataQualityError
 from tests.integration.test_dag import BIN, _env, airflow_home, run_dag  # noqa: F401 (fixture)
 from tests.support import RUN_DATE, check_contract
@@ -500,7 +501,7 @@ def test_critical_bad_input_stops_the_run_and_keeps_the_reports(
 
     # every other reporting table is exactly as the clean run left it
     _assert_kept(before, after)
-    assert not staging_dir(settings, RUN_DATE).exists(), "staging not cleaned up"
+    assert runs(settings.staging_dir) == {}, "staging not cleaned up"
     _assert_blocked(before, after, case)
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from replenishment.config import Settings
 from replenishment.pipeline import run_pipeline
+from replenishment.staging import runs
+from tests.s3_server import S3Server
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
 pytestmark = pytest.mark.slow
@@ -20,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.sys.executable).parent
 
 
-def _env(home: Path, conn: dict, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+def _env(home: Path, conn: dict, tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -34,6 +36,7 @@ def _env(home: Path, conn: dict, tmp: Path) -> dict[str, str]:
             "REPLENISHMENT_FORECAST_WORKERS": "2",
             "REPLENISHMENT_TASK_RETRIES": "0",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(extra or {}),
         }
     )
     return env
@@ -50,10 +53,15 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_dag(
-    home: Path, conn: dict, tmp: Path, conf: dict | None = None, run_date: dt.date = RUN_DATE
+    home: Path,
+    conn: dict,
+    tmp: Path,
+    conf: dict | None = None,
+    run_date: dt.date = RUN_DATE,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """Run the DAG for ``run_date`` with `airflow dags test`; (final state, log)."""
-    env = _env(home, conn, tmp)
+    env = _env(home, conn, tmp, extra_env)
     cmd = [str(BIN / "airflow"), "dags", "test", "replenishment_daily", run_date.isoformat()]
     if conf:
         cmd += ["-c", json.dumps(conf)]
@@ -90,6 +98,30 @@ def test_dag_on_sqlite_matches_command_line(airflow_home, sqlite_warehouse, tmp_
         }
     )
     run_pipeline(settings, RUN_DATE)
+    assert_same_outputs(dag_out, outputs(sqlite_warehouse, RUN_DATE))
+
+
+def test_dag_with_s3_staging_matches_local_staging(
+    airflow_home, sqlite_warehouse, s3_server: S3Server, tmp_path
+):
+    """The tasks hand their data through SeaweedFS, with the credentials of an Airflow
+    connection (no AWS_* variable is set): the rows of the command line's local staging."""
+    root = s3_server.url("dag")
+    extra = {
+        "REPLENISHMENT_STAGING_DIR": root,
+        "REPLENISHMENT_STAGING_CONN_ID": "staging_s3",
+        "AIRFLOW_CONN_STAGING_S3": json.dumps(s3_server.connection()),
+    }
+    path = sqlite_warehouse.removeprefix("sqlite:///")
+    conn = {"conn_type": "sqlite", "host": path}
+    state, log = run_dag(airflow_home, conn, tmp_path, extra_env=extra)
+    assert state == "success", log[-6000:]
+    assert f"staging in {root}, credentials from connection 'staging_s3'" in log
+    assert s3_server.secret not in log
+    dag_out = check_contract(sqlite_warehouse, RUN_DATE)
+    assert runs(root, fs=s3_server.fs()) == {}, "the load did not delete the run's objects"
+    local = {"warehouse_url": sqlite_warehouse, "staging_dir": str(tmp_path / "cli")}
+    run_pipeline(Settings.load({**local, "data_docs_dir": str(tmp_path / "docs")}), RUN_DATE)
     assert_same_outputs(dag_out, outputs(sqlite_warehouse, RUN_DATE))
 
 

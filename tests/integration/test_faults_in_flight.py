@@ -22,12 +22,14 @@ from replenishment.db import make_engine, unreachable
 from replenishment.load import OUTPUT_TABLES
 from replenishment.pipeline import (
     plan_batches,
+    run_staging,
     stage_extract,
     stage_forecast,
     stage_load,
     stage_replenish,
     stage_validate,
 )
+from replenishment.staging import Staging
 from tests.pg_cluster import Cluster, temporary_cluster
 from tests.support import RUN_DATE, SMALL_DEMO, assert_same_outputs, outputs
 
@@ -54,12 +56,14 @@ def _settings(url: str, tmp: Path, **overrides: Any) -> Settings:
     return Settings.load(values, env={})
 
 
-def _until_load(settings: Settings, run_date: dt.date) -> None:
-    stage_validate(settings, run_date)
-    stage_extract(settings, run_date)
-    for batch in plan_batches(settings, run_date):
-        stage_forecast(settings, run_date, batch)
-    stage_replenish(settings, run_date)
+def _until_load(settings: Settings, run_date: dt.date, run_id: str) -> Staging:
+    staging = run_staging(settings, run_date, run_id)
+    stage_validate(settings, run_date, staging, run_id)
+    stage_extract(settings, run_date, staging)
+    for batch in plan_batches(settings, run_date, staging):
+        stage_forecast(settings, run_date, staging, batch)
+    stage_replenish(settings, run_date, staging)
+    return staging
 
 
 def test_a_restart_during_extract_fails_the_task_clearly_and_its_retry_succeeds(
@@ -68,7 +72,8 @@ def test_a_restart_during_extract_fails_the_task_clearly_and_its_retry_succeeds(
     from replenishment import extract
 
     settings = _settings(cluster.url, tmp_path)
-    stage_validate(settings, RUN_DATE)
+    staging = run_staging(settings, RUN_DATE, "manual__extract")
+    stage_validate(settings, RUN_DATE, staging, "manual__extract")
     with monkeypatch.context() as patch:
         real = extract.query_frame
         calls: list[str] = []
@@ -81,12 +86,12 @@ def test_a_restart_during_extract_fails_the_task_clearly_and_its_retry_succeeds(
 
         patch.setattr(extract, "query_frame", restart_before_the_third_query)
         with pytest.raises(Exception) as failure:  # which error: checked below
-            stage_extract(settings, RUN_DATE)
+            stage_extract(settings, RUN_DATE, staging)
     message = unreachable(failure.value, settings.warehouse_url)
     assert message is not None, f"not recognised as the warehouse going away: {failure.value}"
     assert f"127.0.0.1:{cluster.port}" in message
 
-    counts = stage_extract(settings, RUN_DATE)  # the task's retry
+    counts = stage_extract(settings, RUN_DATE, staging)  # the task's retry
     assert counts["sku"] == SMALL_DEMO["n_skus"]
 
 
@@ -97,15 +102,14 @@ def test_a_restart_during_load_leaves_the_previous_rows_and_the_retry_loads_the_
 
     # the date's first load: 14 forecast days
     first = _settings(cluster.url, tmp_path / "first", horizon_days=14)
-    _until_load(first, RUN_DATE)
-    stage_load(first, RUN_DATE)
+    stage_load(first, RUN_DATE, _until_load(first, RUN_DATE, "manual__first"), "manual__first")
     before = outputs(cluster.url, RUN_DATE)
     assert len(before["demand_forecast"]) == 14 * len(before["replenishment_orders"])
 
     # a re-run of the date with 28 forecast days; the server restarts after the load
     # wrote its first table, inside the transaction
     again = _settings(cluster.url, tmp_path / "again", horizon_days=28)
-    _until_load(again, RUN_DATE)
+    staging = _until_load(again, RUN_DATE, "manual__again")
     with monkeypatch.context() as patch:
         real = load.write_table
         written: list[str] = []
@@ -119,11 +123,11 @@ def test_a_restart_during_load_leaves_the_previous_rows_and_the_retry_loads_the_
 
         patch.setattr(load, "write_table", restart_after_the_first_table)
         with pytest.raises(Exception) as failure:  # which error: checked below
-            stage_load(again, RUN_DATE)
+            stage_load(again, RUN_DATE, staging, "manual__again")
     assert unreachable(failure.value, again.warehouse_url) is not None, failure.value
     assert_same_outputs(before, outputs(cluster.url, RUN_DATE))  # all the previous rows
 
-    stage_load(again, RUN_DATE)  # the task's retry: all the new rows
+    stage_load(again, RUN_DATE, staging, "manual__again")  # the task's retry: the new rows
     after = outputs(cluster.url, RUN_DATE)
     assert len(after["demand_forecast"]) == 28 * len(after["replenishment_orders"])
     assert set(after) == set(OUTPUT_TABLES)

@@ -12,6 +12,7 @@ from replenishment.config import Settings
 from replenishment.db import make_engine
 from replenishment.load import load_outputs, read_output
 from replenishment.pipeline import run_pipeline
+from replenishment.staging import runs
 from tests.support import RUN_DATE, assert_same_outputs, check_contract, outputs
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,7 @@ def test_cli_run_sqlite_meets_contract_and_reruns_identically(sqlite_warehouse, 
     assert "Compared with the run of 2026-06-30: 0 orders added, 0 removed, 0 with another" in (
         _report(sqlite_warehouse)
     )
-    assert not (tmp_path / "staging" / RUN_DATE.isoformat()).exists(), "staging not cleaned up"
+    assert runs(str(tmp_path / "staging")) == {}, "staging not cleaned up"
 
 
 def _report(url: str) -> str:
