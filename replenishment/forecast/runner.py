@@ -6,13 +6,12 @@ all SKUs of one model in one :meth:`~.models.Model.forecast_many` call, then the
 fallback; the ONLY place a failure is counted and a fallback chosen, as statsforecast's
 ``fallback_model``), :func:`assemble` (forecast, accuracy, summary and backtest-error
 rows), and :func:`forecast_skus`, which runs them over a list of series.
-May import: every module of the forecast package except :mod:`.workers`; Prophet's
-holidays lazily.
+May import: every module of the forecast package except :mod:`.workers`. Not Prophet:
+the holidays come from :mod:`.prophet_features`, Prophet itself only with a Stan fit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import zlib
@@ -47,6 +46,7 @@ from replenishment.forecast.models import (
     Outcome,
     Prediction,
 )
+from replenishment.forecast.prophet_features import holidays_frame
 from replenishment.forecast.series import SkuSeries
 
 log = logging.getLogger(__name__)
@@ -277,19 +277,6 @@ def interval_z(interval_width: float) -> float:
     from statistics import NormalDist  # not scipy.stats: its import costs seconds per process
 
     return float(NormalDist().inv_cdf(0.5 + interval_width / 2))
-
-
-def holidays_frame(country: str, run_date: dt.date, horizon_days: int) -> pd.DataFrame:
-    """Public holidays of ``country`` over the history window and the horizon, for Prophet."""
-    from prophet.make_holidays import make_holidays_df
-
-    end = run_date + dt.timedelta(days=horizon_days)
-    years = list(range(run_date.year - 4, end.year + 1))
-    try:
-        frame: pd.DataFrame = make_holidays_df(year_list=years, country=country)
-    except Exception as exc:
-        raise ValueError(f"holiday_country {country!r} is not a known country code: {exc}") from exc
-    return frame
 
 
 def forecast_skus(series: Sequence[SkuSeries], cfg: ForecastConfig) -> ForecastResult:
