@@ -34,7 +34,8 @@ raw material of error-based safety stock.
 
 Modules, each importing only those above it: ``config`` (ForecastConfig, ForecastResult),
 ``series`` (SkuSeries, build_series), ``classify`` (classes, routing table ROUTES),
-``models`` (the Model interface, the registry and the models), ``prophet_map`` (Prophet's
+``models`` (the Model interface, the registry and the models), ``prophet_features``
+(Prophet's features and holidays in numpy, without importing Prophet), ``prophet_map`` (Prophet's
 log posterior and its batched MAP solver, numpy only) and ``prophet_batch`` (the Prophet
 model's batch hook: Prophet's inputs per SKU, one solve per batch, Stan as the counted
 fallback), ``errors`` (backtest error measures), ``runner`` (one process: route, fit, fall back, assemble), ``calibrate``
@@ -75,7 +76,8 @@ from replenishment.forecast.models import (
     sba,
     seasonal_naive,
 )
-from replenishment.forecast.runner import forecast_series, forecast_skus, holidays_frame
+from replenishment.forecast.prophet_features import holidays_frame
+from replenishment.forecast.runner import forecast_series, forecast_skus
 from replenishment.forecast.series import SkuSeries, build_series
 from replenishment.forecast.workers import forecast_frames
 

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from replenishment.config import Settings
@@ -181,6 +183,26 @@ class ForecastResult:
     def load(cls, directory: Path | str, stem: str) -> ForecastResult:
         """The result :meth:`save` wrote into ``directory`` under ``stem``."""
         return cls.from_frames(Staging(str(directory), "").result(stem))
+
+
+#: One SKU's rows of a result frame: column name -> values (all of one length).
+Columns = dict[str, npt.NDArray[Any]]
+
+
+def frame_of_columns(parts: Sequence[Columns], columns: list[str]) -> pd.DataFrame:
+    """The rows of ``parts`` one after the other, in ``columns``; an empty frame if none.
+
+    One frame built from concatenated arrays: what :func:`concat_frames` gives for the same
+    rows as one small frame each, at a fraction of the cost (a frame per SKU is pandas'
+    most expensive part of a run's forecast).
+
+    >>> frame_of_columns([{"a": np.array(["x"]), "b": np.array([1])}], ["b", "a"]).values
+    array([[1, 'x']], dtype=object)
+    """
+    parts = [p for p in parts if len(p[columns[0]])]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns})
 
 
 def concat_frames(frames: Sequence[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from replenishment.forecast.config import BACKTEST_ERROR_COLUMNS
+from replenishment.forecast.config import Columns
 from replenishment.forecast.models import SEASON_DAYS, seasonal_naive
 from replenishment.forecast.series import FloatArray
 
@@ -102,18 +102,16 @@ def backtest_error_rows(
     dates: pd.DatetimeIndex,
     actual: FloatArray,
     forecast: FloatArray,
-) -> pd.DataFrame:
+) -> Columns:
     """BACKTEST_ERROR_COLUMNS for the held-out ``dates`` (``actual`` NaN = censored day)."""
-    return pd.DataFrame(
-        {
-            "sku_id": sku_id,
-            "model": model,
-            "demand_class": demand_class,
-            "h": np.arange(len(dates), dtype="int64"),
-            "forecast_date": dates.as_unit("ns"),
-            "actual": actual,
-            "forecast": forecast,
-            "censored": np.isnan(actual),
-        },
-        columns=BACKTEST_ERROR_COLUMNS,
-    )
+    n = len(dates)
+    return {
+        "sku_id": np.full(n, sku_id),
+        "model": np.full(n, model),
+        "demand_class": np.full(n, demand_class),
+        "h": np.arange(n, dtype="int64"),
+        "forecast_date": dates.as_unit("ns").values,
+        "actual": np.asarray(actual, dtype=float),
+        "forecast": np.asarray(forecast, dtype=float),
+        "censored": np.isnan(actual),
+    }

@@ -4,11 +4,13 @@ Lives here: :func:`forecast_jobs` (the Prophet model's batch hook: every job's b
 fit, then its full fit warm-started from it, by :func:`.prophet_map.solve`; Stan for
 what the solver does not cover), :func:`stan_inputs` (one SKU's Stan inputs exactly as
 Prophet's ``preprocess`` builds them) and :data:`FIT_COUNTS`.
-May import: numpy, pandas, :mod:`.models` (types, settings), :mod:`.prophet_map`.
+May import: numpy, pandas, :mod:`.models` (types, settings), :mod:`.prophet_features`,
+:mod:`.prophet_map`; Prophet only through the Stan fallback (and for holidays frames
+with windows of their own).
 
 Prophet's features (Fourier terms, holidays) are functions of the date alone, so they
-are built by Prophet itself once per feature set over one day grid for the whole call
-and each SKU takes its rows; its scaling (``y / max|y|``, time from its first to its
+are built (as Prophet builds them, :mod:`.prophet_features`) once per feature set over
+one day grid for the whole call and each SKU takes its rows; its scaling (``y / max|y|``, time from its first to its
 last observed day), changepoints (25 at even quantiles of the first 80 % of its observed
 days) and promotion column are its own. Predictions are ``trend * (1 + X beta) * y_scale``
 (Prophet's ``predict`` without intervals).
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from replenishment.forecast import prophet_map
+from replenishment.forecast import prophet_features, prophet_map
 from replenishment.forecast.models import (
     YEARLY_MIN_DAYS,
     Failed,
@@ -75,7 +77,18 @@ class Features:
 def features(
     context: ModelContext, first: np.datetime64, last: np.datetime64, yearly: bool, promo: bool
 ) -> Features:
-    """Prophet's features for every day first..last, built by Prophet's ``preprocess``."""
+    """Prophet's features for every day first..last: :func:`.prophet_features.feature_matrix`
+    (numpy, no Prophet import) for the run's holidays frame, Prophet's ``preprocess`` for
+    a frame with windows or prior scales of its own."""
+    if prophet_features.is_plain(context.holidays):
+        m = prophet_features.feature_matrix(context.holidays, first, last, yearly, promo)
+        return Features(first.astype("datetime64[D]"), m.x, m.sigmas, m.promo_column, m.tau)
+    return _prophet_features(context, first, last, yearly, promo)
+
+
+def _prophet_features(
+    context: ModelContext, first: np.datetime64, last: np.datetime64, yearly: bool, promo: bool
+) -> Features:
     grid = pd.date_range(first, last, freq="D")
     model = new_prophet(context.holidays, context.interval_width, yearly, promo)
     frame = pd.DataFrame({"ds": grid, "y": np.linspace(0.0, 1.0, len(grid))})

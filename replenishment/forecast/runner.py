@@ -6,13 +6,12 @@ all SKUs of one model in one :meth:`~.models.Model.forecast_many` call, then the
 fallback; the ONLY place a failure is counted and a fallback chosen, as statsforecast's
 ``fallback_model``), :func:`assemble` (forecast, accuracy, summary and backtest-error
 rows), and :func:`forecast_skus`, which runs them over a list of series.
-May import: every module of the forecast package except :mod:`.workers`; Prophet's
-holidays lazily.
+May import: every module of the forecast package except :mod:`.workers`. Not Prophet:
+the holidays come from :mod:`.prophet_features`, Prophet itself only with a Stan fit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import zlib
@@ -29,9 +28,10 @@ from replenishment.forecast.config import (
     BACKTEST_ERROR_COLUMNS,
     FORECAST_COLUMNS,
     SUMMARY_COLUMNS,
+    Columns,
     ForecastConfig,
     ForecastResult,
-    concat_frames,
+    frame_of_columns,
 )
 from replenishment.forecast.errors import backtest_error_rows, empty_accuracy, holdout_measures
 from replenishment.forecast.models import (
@@ -47,6 +47,7 @@ from replenishment.forecast.models import (
     Outcome,
     Prediction,
 )
+from replenishment.forecast.prophet_features import holidays_frame
 from replenishment.forecast.series import SkuSeries
 
 log = logging.getLogger(__name__)
@@ -214,25 +215,25 @@ def run_with_fallback(plans: Sequence[SeriesPlan], context: ModelContext) -> lis
 
 def _forecast_rows(
     s: SkuSeries, model: str, future: Prediction, sigma: float, cfg: ForecastConfig, z: float
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "sku_id": s.sku_id,
-            "forecast_date": s.future_dates.as_unit("ns"),
-            "yhat": future.mean,
-            "yhat_lower": np.clip(future.mean - z * sigma, 0, None),
-            "yhat_upper": future.mean + z * sigma,
-            "interval_width": cfg.interval_width,
-            "promo": s.promo_future.astype(int),
-            "model": model,
-        }
-    )
+) -> Columns:
+    n = len(s.future_dates)
+    return {
+        "sku_id": np.full(n, s.sku_id),
+        "forecast_date": s.future_dates.as_unit("ns").values,
+        "yhat": future.mean,
+        "yhat_lower": np.clip(future.mean - z * sigma, 0, None),
+        "yhat_upper": future.mean + z * sigma,
+        "interval_width": np.full(n, cfg.interval_width, dtype=float),
+        "promo": s.promo_future.astype(int),
+        "model": np.full(n, model),
+    }
 
 
 def assemble(
     plan: SeriesPlan, chosen: Chosen, cfg: ForecastConfig, z: float
-) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any], pd.DataFrame | None]:
-    """(forecast rows, accuracy row, summary row, backtest-error rows or None) of a SKU.
+) -> tuple[Columns, dict[str, Any], dict[str, Any], Columns | None]:
+    """(forecast rows, accuracy row, summary row, backtest-error rows or None) of a SKU;
+    the rows as columns of arrays, made frames for all SKUs at once (:func:`frame_of_columns`).
 
     ``sigma_daily`` is the backtest RMSE when there is one, else the in-sample sigma;
     yhat_lower/yhat_upper are yhat -/+ ``z`` * sigma_daily (the lower clipped at 0).
@@ -279,19 +280,6 @@ def interval_z(interval_width: float) -> float:
     return float(NormalDist().inv_cdf(0.5 + interval_width / 2))
 
 
-def holidays_frame(country: str, run_date: dt.date, horizon_days: int) -> pd.DataFrame:
-    """Public holidays of ``country`` over the history window and the horizon, for Prophet."""
-    from prophet.make_holidays import make_holidays_df
-
-    end = run_date + dt.timedelta(days=horizon_days)
-    years = list(range(run_date.year - 4, end.year + 1))
-    try:
-        frame: pd.DataFrame = make_holidays_df(year_list=years, country=country)
-    except Exception as exc:
-        raise ValueError(f"holiday_country {country!r} is not a known country code: {exc}") from exc
-    return frame
-
-
 def forecast_skus(series: Sequence[SkuSeries], cfg: ForecastConfig) -> ForecastResult:
     """Forecast every SKU of ``series`` in this process."""
     _quiet_stan()
@@ -304,10 +292,10 @@ def forecast_skus(series: Sequence[SkuSeries], cfg: ForecastConfig) -> ForecastR
         for p, c in zip(plans, run_with_fallback(plans, context), strict=True)
     ]
     return ForecastResult(
-        forecast=concat_frames([r[0] for r in rows], FORECAST_COLUMNS),
+        forecast=frame_of_columns([r[0] for r in rows], FORECAST_COLUMNS),
         accuracy=pd.DataFrame([r[1] for r in rows], columns=ACCURACY_COLUMNS),
         summary=pd.DataFrame([r[2] for r in rows], columns=SUMMARY_COLUMNS),
-        backtest_errors=concat_frames(
+        backtest_errors=frame_of_columns(
             [r[3] for r in rows if r[3] is not None], BACKTEST_ERROR_COLUMNS
         ),
     )
@@ -320,7 +308,7 @@ def forecast_series(
     plan = plan_series(s, cfg)
     (chosen,) = run_with_fallback([plan], ModelContext(holidays, cfg.interval_width))
     forecast, accuracy, summary, _ = assemble(plan, chosen, cfg, interval_z(cfg.interval_width))
-    return forecast, accuracy, summary
+    return frame_of_columns([forecast], FORECAST_COLUMNS), accuracy, summary
 
 
 def _quiet_stan() -> None:

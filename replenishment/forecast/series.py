@@ -42,59 +42,80 @@ def build_series(
     run_date: dt.date,
     horizon_days: int,
 ) -> list[SkuSeries]:
-    """Daily series per SKU: missing days are zero demand, stock-out days NaN."""
+    """Daily series per SKU: missing days are zero demand, stock-out days NaN.
+
+    The frames are split by SKU once into numpy arrays (row positions per sku_id), not
+    into a pandas frame per SKU: this runs for every SKU of a run."""
     end = pd.Timestamp(run_date) - pd.Timedelta(days=1)
     future = pd.date_range(pd.Timestamp(run_date), periods=horizon_days, freq="D")
-    by_sku = {k: g for k, g in demand.groupby("sku_id", sort=False)}
-    out_by_sku = {k: g["ds"].to_numpy() for k, g in stockouts.groupby("sku_id", sort=False)}
-    promo_by_sku = {k: g for k, g in promotions.groupby("sku_id", sort=False)}
+    ds, units = pd.DatetimeIndex(demand["ds"]).values, demand["y"].to_numpy(dtype=float)
+    out_ds = pd.DatetimeIndex(stockouts["ds"]).values
+    starts = pd.DatetimeIndex(promotions["start_date"]).values
+    ends = pd.DatetimeIndex(promotions["end_date"]).values
+    by_sku, out_by_sku, promo_by_sku = (
+        frame.groupby("sku_id", sort=False).indices for frame in (demand, stockouts, promotions)
+    )
+    none = np.array([], dtype=np.intp)
     result = []
     for sku_id in sku_ids:
-        dates, y = _daily(by_sku.get(sku_id), out_by_sku.get(sku_id), end)
-        promos = promo_by_sku.get(sku_id)
+        rows = by_sku.get(sku_id, none)
+        dates, y = _daily(ds[rows], units[rows], out_ds[out_by_sku.get(sku_id, none)], end)
+        promos = promo_by_sku.get(sku_id, none)
+        spans = (starts[promos], ends[promos])
         result.append(
             SkuSeries(
                 sku_id=sku_id,
                 dates=dates,
                 y=y,
-                promo_history=_promo_flags(dates, promos),
+                promo_history=_promo_flags(dates, *spans),
                 future_dates=future,
-                promo_future=_promo_flags(future, promos),
+                promo_future=_promo_flags(future, *spans),
             )
         )
     return result
 
 
+_DAY_NS = 86_400_000_000_000
+
+
 def _daily(
-    g: pd.DataFrame | None, censored: npt.NDArray[np.datetime64] | None, end: pd.Timestamp
+    ds: npt.NDArray[np.datetime64],
+    units: FloatArray,
+    censored: npt.NDArray[np.datetime64],
+    end: pd.Timestamp,
 ) -> tuple[pd.DatetimeIndex, FloatArray]:
-    """(days from the first sale to ``end``, units/day with NaN on ``censored`` days)."""
-    if g is None or g.empty or float(g["y"].sum()) <= 0:
+    """(days from the first sale to ``end``, units/day with NaN on ``censored`` days), from
+    one SKU's demand rows (``ds``, ``units``) and stock-out days."""
+    if ds.size == 0 or float(np.nansum(units)) <= 0:
         return pd.DatetimeIndex([]), np.array([], dtype=float)
-    positive = g.loc[g["y"] > 0, "ds"]
-    dates = pd.date_range(positive.min(), end, freq="D")
-    # the units of each day of ``dates`` summed (numpy, not a pandas groupby: this runs
-    # per SKU); rows off the daily grid (another time of day, outside the range) drop out
-    stamps = pd.DatetimeIndex(g["ds"]).as_unit("ns").values
-    first = dates.as_unit("ns").values[0] if len(dates) else stamps.min()
-    offset = (stamps - first).astype(np.int64)
-    day_ns = 86_400_000_000_000
-    on_grid = (offset >= 0) & (offset % day_ns == 0) & (offset // day_ns < len(dates))
-    y = np.bincount(
-        offset[on_grid] // day_ns,
-        weights=g["y"].to_numpy(dtype=float)[on_grid],
-        minlength=len(dates),
-    ).astype(float)
-    if censored is not None and len(censored):
-        y[dates.isin(pd.DatetimeIndex(censored))] = np.nan
+    dates = pd.date_range(pd.Timestamp(ds[units > 0].min()), end, freq="D")
+    # the units of each day of ``dates`` summed; rows off the daily grid (another time of
+    # day, outside the range) drop out
+    first = dates.as_unit("ns").values[0] if len(dates) else ds.astype("datetime64[ns]").min()
+    y = np.bincount(*_on_grid(ds, first, len(dates), units), minlength=len(dates)).astype(float)
+    if censored.size:
+        y[_on_grid(censored, first, len(dates), np.zeros(censored.size))[0]] = np.nan
     return dates, y
 
 
-def _promo_flags(dates: pd.DatetimeIndex, promos: pd.DataFrame | None) -> FloatArray:
+def _on_grid(
+    stamps: npt.NDArray[np.datetime64], first: np.datetime64, days: int, values: FloatArray
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """(day positions, values) of the ``stamps`` that fall on a day of the grid of ``days``
+    days from ``first``."""
+    offset = (stamps.astype("datetime64[ns]") - first).astype(np.int64)
+    on = (offset >= 0) & (offset % _DAY_NS == 0) & (offset // _DAY_NS < days)
+    return offset[on] // _DAY_NS, values[on]
+
+
+def _promo_flags(
+    dates: pd.DatetimeIndex, starts: npt.NDArray[np.datetime64], ends: npt.NDArray[np.datetime64]
+) -> FloatArray:
+    """1.0 on the days of ``dates`` inside a promotion [start, end] (both inclusive)."""
     flags = np.zeros(len(dates), dtype=float)
-    if promos is None or promos.empty or len(dates) == 0:
+    if starts.size == 0 or len(dates) == 0:
         return flags
     values = dates.values
-    for start, end in zip(promos["start_date"], promos["end_date"], strict=True):
-        flags[(values >= np.datetime64(start)) & (values <= np.datetime64(end))] = 1.0
+    for start, end in zip(starts, ends, strict=True):
+        flags[(values >= start) & (values <= end)] = 1.0
     return flags
