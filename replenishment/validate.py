@@ -389,6 +389,23 @@ def _prepare_docs_dir(data_docs_dir: str, engine: Engine, run_date: dt.date) -> 
     return path
 
 
+def _build_docs(context: AbstractDataContext, docs_dir: Path, run_date: dt.date) -> str | None:
+    """Build the Data Docs site, made to open offline; the path of its index.html, if any."""
+    docs_path: str | None = None
+    try:
+        context.build_data_docs(site_names=[_DATA_DOCS_SITE])
+        index = docs_dir / "index.html"
+        docs_path = str(index) if index.exists() else None
+        data_docs.make_offline(docs_dir)
+    except data_docs.OfflineDocsError as exc:  # still readable with internet access
+        log.warning("%s", exc)
+    except Exception as exc:  # docs are a convenience: never fail the run for them
+        log.warning("Data Docs could not be built in %s: %s", docs_dir, exc)
+    if docs_path:
+        log.info("Data Docs for %s: %s", run_date.isoformat(), docs_path)
+    return docs_path
+
+
 def validate_sources(
     engine: Engine,
     run_date: dt.date,
@@ -436,20 +453,7 @@ def validate_sources(
             for p in plans
         ]
 
-    docs_path: str | None = None
-    if docs_dir is not None:
-        try:
-            context.build_data_docs(site_names=[_DATA_DOCS_SITE])
-            index = docs_dir / "index.html"
-            docs_path = str(index) if index.exists() else None
-            data_docs.make_offline(docs_dir)
-        except data_docs.OfflineDocsError as exc:  # still readable with internet access
-            log.warning("%s", exc)
-        except Exception as exc:  # docs are a convenience: never fail the run for them
-            log.warning("Data Docs could not be built in %s: %s", docs_dir, exc)
-        if docs_path:
-            log.info("Data Docs for %s: %s", run_date.isoformat(), docs_path)
-
+    docs_path = _build_docs(context, docs_dir, run_date) if docs_dir is not None else None
     report = ValidationReport(run_date=run_date, results=tuple(results), data_docs_path=docs_path)
     for r in report.results:
         log.info(
