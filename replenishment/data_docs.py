@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
@@ -141,32 +142,32 @@ def _local_target(page: Path, ref: str) -> Path | None:
     return (page.parent / path).resolve() if path else None
 
 
-def remote_assets(site: Path) -> list[str]:
-    """``<page>: <url>`` for each remote asset that a page or stylesheet of ``site`` loads."""
-    found = []
+def _site_references(site: Path) -> Iterator[tuple[Path, str]]:
+    """(page or stylesheet, reference) for every asset the HTML and CSS files of ``site`` load."""
     for path in sorted(site.rglob("*")):
         if path.suffix not in (".html", ".css") or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8")
         refs = asset_references(text) if path.suffix == ".html" else css_references(text)
-        rel = path.relative_to(site).as_posix()
-        found += [f"{rel}: {ref}" for ref in refs if _REMOTE.match(ref)]
-    return found
+        yield from ((path, ref) for ref in refs)
+
+
+def remote_assets(site: Path) -> list[str]:
+    """``<page>: <url>`` for each remote asset that a page or stylesheet of ``site`` loads."""
+    return [
+        f"{path.relative_to(site).as_posix()}: {ref}"
+        for path, ref in _site_references(site)
+        if _REMOTE.match(ref)
+    ]
 
 
 def missing_assets(site: Path) -> list[str]:
     """``<page>: <ref>`` for each relative asset reference whose file does not exist."""
-    missing = []
-    for path in sorted(site.rglob("*")):
-        if path.suffix not in (".html", ".css") or not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        refs = asset_references(text) if path.suffix == ".html" else css_references(text)
-        for ref in refs:
-            target = _local_target(path, ref)
-            if target is not None and not target.is_file():
-                missing.append(f"{path.relative_to(site).as_posix()}: {ref}")
-    return missing
+    return [
+        f"{path.relative_to(site).as_posix()}: {ref}"
+        for path, ref in _site_references(site)
+        if (target := _local_target(path, ref)) is not None and not target.is_file()
+    ]
 
 
 # --------------------------------------------------------------------------- rewriting

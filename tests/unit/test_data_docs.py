@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import doctest
 import hashlib
 import json
 from pathlib import Path
@@ -180,3 +181,10 @@ def test_the_manifest_replaces_each_url_once() -> None:
     urls = [a.url for a in vendored_assets()]
     assert len(urls) == len(set(urls)) == 16
     assert all(u.startswith("https://") for u in urls)
+
+
+def test_module_doctests_pass() -> None:
+    from replenishment import data_docs
+
+    result = doctest.testmod(data_docs)
+    assert result.attempted > 0 and result.failed == 0
