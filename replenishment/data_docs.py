@@ -20,6 +20,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from replenishment.config import INCLUDE_DIR
+
+log = logging.getLogger(__name__)
 
 #: The vendored files and their manifest.
 ASSETS_DIR = INCLUDE_DIR / "data_docs_assets"
@@ -263,6 +266,9 @@ def _prune_unused_static(site: Path) -> int:
         if path.is_file() and vendor not in resolved.parents and resolved not in used:
             path.unlink()
             removed += 1
+    for folder in sorted((site / "static").rglob("*"), reverse=True):  # deepest first
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return removed
 
 
@@ -276,9 +282,16 @@ def make_offline(site: Path) -> None:
     vendor it in the manifest).
     """
     _copy_vendor(site)
-    for page in site.rglob("*.html"):
+    pages = sorted(site.rglob("*.html"))
+    for page in pages:
         _rewrite_page(page, site)
-    _prune_unused_static(site)
+    removed = _prune_unused_static(site)
+    log.info(
+        "Data Docs in %s: %d page(s) pointed at static/vendor, %d unused GX file(s) removed",
+        site,
+        len(pages),
+        removed,
+    )
     left = remote_assets(site)
     if left:
         shown = "; ".join(left[:5]) + (f" (and {len(left) - 5} more)" if len(left) > 5 else "")
