@@ -40,6 +40,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from replenishment import data_docs
 from replenishment.validate_outputs import OUTPUTS_SUITE, validate_outputs
 from replenishment.validate_results import (
     CRITICAL,
@@ -379,13 +380,30 @@ def _table_columns(engine: Engine, tables: Iterable[str]) -> dict[str, set[str] 
     return found
 
 
-def _prepare_docs_dir(data_docs_dir: str, run_date: dt.date) -> Path:
-    """``<data_docs_dir>/<run date>/``, emptied of an earlier build of the same run date."""
-    path = Path(data_docs_dir) / run_date.isoformat()
+def _prepare_docs_dir(data_docs_dir: str, engine: Engine, run_date: dt.date) -> Path:
+    """``<data_docs_dir>/<warehouse key>/<run date>/``, emptied of an earlier build of it."""
+    path = data_docs.site_dir(data_docs_dir, engine.url, run_date)
     if (path / "index.html").exists():
         shutil.rmtree(path)  # a re-run replaces its own Data Docs, like its own rows
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _build_docs(context: AbstractDataContext, docs_dir: Path, run_date: dt.date) -> str | None:
+    """Build the Data Docs site, made to open offline; the path of its index.html, if any."""
+    docs_path: str | None = None
+    try:
+        context.build_data_docs(site_names=[_DATA_DOCS_SITE])
+        index = docs_dir / "index.html"
+        docs_path = str(index) if index.exists() else None
+        data_docs.make_offline(docs_dir)
+    except data_docs.OfflineDocsError as exc:  # still readable with internet access
+        log.warning("%s", exc)
+    except Exception as exc:  # docs are a convenience: never fail the run for them
+        log.warning("Data Docs could not be built in %s: %s", docs_dir, exc)
+    if docs_path:
+        log.info("Data Docs for %s: %s", run_date.isoformat(), docs_path)
+    return docs_path
 
 
 def validate_sources(
@@ -401,8 +419,9 @@ def validate_sources(
     (SQLite or PostgreSQL; GX opens its own connection from the same URL). A
     missing table or column, or a value that cannot be evaluated, becomes a
     critical :class:`Failure`, never an exception. With ``data_docs_dir``, GX Data
-    Docs (HTML) are built into ``<data_docs_dir>/<D ISO>/`` and the path of their
-    ``index.html`` is returned in ``report.data_docs_path``.
+    Docs (HTML, opening offline: :mod:`replenishment.data_docs`) are built into
+    ``<data_docs_dir>/<warehouse key>/<D ISO>/`` and the path of their ``index.html``
+    is returned in ``report.data_docs_path``.
 
     holiday_country (ISO code) names the public holidays the volume rules skip; suites
     (default all five, in order) picks the suites to run.
@@ -418,7 +437,7 @@ def validate_sources(
     tables = _table_columns(engine, [s.table for s in specs])
     plans = [_plan_suite(s, tables) for s in specs]
 
-    docs_dir = _prepare_docs_dir(data_docs_dir, run_date) if data_docs_dir else None
+    docs_dir = _prepare_docs_dir(data_docs_dir, engine, run_date) if data_docs_dir else None
     context = _make_context(docs_dir)
     results: list[SuiteResult] = []
     if any(p.run for p in plans):
@@ -434,17 +453,7 @@ def validate_sources(
             for p in plans
         ]
 
-    docs_path: str | None = None
-    if docs_dir is not None:
-        try:
-            context.build_data_docs(site_names=[_DATA_DOCS_SITE])
-            index = docs_dir / "index.html"
-            docs_path = str(index) if index.exists() else None
-        except Exception as exc:  # docs are a convenience: never fail the run for them
-            log.warning("Data Docs could not be built in %s: %s", docs_dir, exc)
-        if docs_path:
-            log.info("Data Docs for %s: %s", run_date.isoformat(), docs_path)
-
+    docs_path = _build_docs(context, docs_dir, run_date) if docs_dir is not None else None
     report = ValidationReport(run_date=run_date, results=tuple(results), data_docs_path=docs_path)
     for r in report.results:
         log.info(

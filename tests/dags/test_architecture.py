@@ -13,7 +13,16 @@ LAYERS: list[set[str]] = [
     {"config", "frames"},
     {"db", "staging"},
     {"warehouse"},
-    {"extract", "validate", "forecast", "stan_fast", "policy", "lead_time", "loss_functions"}
+    {
+        "extract",
+        "validate",
+        "data_docs",
+        "forecast",
+        "stan_fast",
+        "policy",
+        "lead_time",
+        "loss_functions",
+    }
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}
     | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"}
     | {"validate_outputs", "validate_results", "validate_sql", "validate_suites"},

@@ -31,6 +31,7 @@ import pytest
 from pandas.errors import DatabaseError
 
 from replenishment.config import Settings
+from replenishment.data_docs import warehouse_key
 from replenishment.db import make_engine
 from replenishment.load import OUTPUT_TABLES, read_output
 from replenishment.pipeline import run_pipeline
@@ -481,7 +482,7 @@ def test_critical_bad_input_stops_the_run_and_keeps_the_reports(
     # Data Docs of this run date were built
     docs = report.data_docs_path
     assert docs is not None, message
-    assert Path(docs) == tmp_path / "docs" / D / "index.html"
+    assert Path(docs) == tmp_path / "docs" / warehouse_key(url) / D / "index.html"
     assert Path(docs).is_file()
 
     # the failing suite's row, and nothing else, records it

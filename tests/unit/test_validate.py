@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from replenishment import db, warehouse
+from replenishment.data_docs import warehouse_key
 from replenishment.validate import (
     RESULT_COLUMNS,
     SOURCE_SUITES,
@@ -202,7 +203,7 @@ def test_clean_warehouse_passes_and_reports_every_suite(build: Build, tmp_path: 
         db.run_script(conn, "create_reporting_tables.sql")
         assert warehouse.bulk_insert(conn, "data_quality_results", frame) == 5
 
-    index = tmp_path / "docs" / D.isoformat() / "index.html"
+    index = tmp_path / "docs" / warehouse_key(engine.url) / D.isoformat() / "index.html"
     assert report.data_docs_path == str(index)
     assert index.exists() and "order_lines" in index.read_text()
 
