@@ -1,16 +1,20 @@
 """The production topology for real: CeleryExecutor, two Celery workers, Redis, PostgreSQL.
 
 ``scripts/airflow_local.sh`` starts api-server, dag-processor, scheduler and two
-Celery workers on the local Redis broker and a PostgreSQL metadata database. Each
-run's output rows are compared with those of the same date run by the LocalExecutor
-topology of the same script: a plain run, a run whose forecast task loses its worker
-to SIGKILL, and a run whose scheduler is restarted while the forecast runs.
+Celery workers on the local Redis broker and a PostgreSQL metadata database. The
+Celery topology stages through a real S3 server (SeaweedFS, credentials from an Airflow
+connection), as workers on machines that share no disk would; the LocalExecutor one
+stages on local disk. Each run's output rows are compared with those of the same date
+run by the LocalExecutor topology: a plain run, a run whose forecast task loses its
+worker to SIGKILL, and a run whose scheduler is restarted while the forecast runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -19,15 +23,18 @@ import redis
 
 from replenishment.db import make_engine
 from replenishment.demo import DemoSpec, generate
+from replenishment.staging import runs
 from tests.airflow_stack import AirflowStack, airflow_stack, cmdline, session_pids
 from tests.conftest import new_pg_database, require_pg
+from tests.s3_server import S3Server
 from tests.support import RUN_DATE, SMALL_DEMO, assert_same_outputs, check_contract, outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DAY = dt.timedelta(days=1)
 PLAIN, KILLED_WORKER, RESTARTED_SCHEDULER = RUN_DATE, RUN_DATE - DAY, RUN_DATE - 2 * DAY
-BROKER_URL = "redis://127.0.0.1:6379/11"  # a Redis database of the tests' own, emptied first
+#: a Redis database of the tests' own, emptied first (another one for a second test session)
+BROKER_URL = os.environ.get("REPLENISHMENT_TEST_BROKER_URL", "redis://127.0.0.1:6379/11")
 DEMO = {**SMALL_DEMO, "n_skus": 64}  # 32 SKUs per forecast task: seconds of work to interrupt
 SETTINGS = {
     # two forecast tasks, each forecasting with two worker processes of its own:
@@ -82,19 +89,29 @@ def reference(warehouses, settings, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def celery(warehouses, settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+def celery(
+    warehouses, settings, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple]:
     broker = redis.Redis.from_url(BROKER_URL)
     broker.flushdb()  # fails loudly when Redis is not there
     url = warehouses()
     work = tmp_path_factory.mktemp("celery")
+    staged = {
+        "REPLENISHMENT_STAGING_DIR": s3_server.url("celery"),
+        "REPLENISHMENT_STAGING_CONN_ID": "staging_s3",
+        "AIRFLOW_CONN_STAGING_S3": json.dumps(s3_server.connection()),
+    }
     with airflow_stack(
-        url, work, "celery", executor="CeleryExecutor", broker_url=BROKER_URL, settings=settings
-    ) as stack:
+        url, work, "celery", executor="CeleryExecutor", broker_url=BROKER_URL,
+        settings={**settings, **staged},
+    ) as stack:  # fmt: skip
         assert {"worker-1", "worker-2"} <= set(stack.components()), stack.components()
         stack.airflow("dags", "unpause", "replenishment_daily")
         yield stack, url
     broker.flushdb()
     broker.close()
+    # every successful run's load deleted its staged objects
+    assert runs(s3_server.url("celery"), fs=s3_server.fs()) == {}
 
 
 def _worker_of(stack: AirflowStack, log_path: str) -> str:
