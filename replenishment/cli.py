@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from replenishment.config import PROJECT_ROOT, Settings
+from replenishment.config import DQ_MODES, PROJECT_ROOT, Settings
 
 #: The README whose data dictionary ``replenishment reporting`` writes and checks.
 README = PROJECT_ROOT / "README.md"
@@ -42,12 +42,15 @@ SETTING_HELP = {
     "report_dir": "directory of the per-run HTML reports",
     "publish_views": "create or replace the BI views on every load",
     "currency": "ISO 4217 code of unit costs and order values, e.g. USD",
+    "dq_mode": "a critical data-quality failure blocks the run, or quarantines the SKUs "
+    "whose rows it is confined to (table-level failures block in both modes)",
 }
 #: Allowed values of the settings that have a short list of them.
 SETTING_CHOICES = {
     "policy": ("periodic", "continuous"),
     "service_target": ("cycle", "fill_rate"),
     "publish_views": ("true", "false"),
+    "dq_mode": DQ_MODES,
 }
 
 

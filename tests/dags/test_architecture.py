@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"extract", "validate", "forecast", "stan_fast", "policy", "lead_time", "loss_functions"}
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}
     | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"}
-    | {"validate_outputs", "validate_results", "validate_sql", "validate_suites"},
+    | {"validate_outputs", "validate_results", "validate_sql", "validate_suites", "quarantine"},
     {"load", "report", "reporting", "bi_bundle", "run_status"},
     {"pipeline", "backtest", "simulate"},
     {"cli"},
