@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -70,12 +71,16 @@ def history_start(run_date: dt.date) -> dt.date:
     return run_date - dt.timedelta(days=DEMAND_HISTORY_DAYS)
 
 
-def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
+def extract(
+    engine: Engine, run_date: dt.date, horizon_days: int, exclude: Collection[str] = ()
+) -> Extract:
     """Read the five source tables as known before ``run_date``.
 
     horizon_days: days forecast from the run date; promotions planned up to
     D + horizon_days - 1 are read. Nothing else is read: in particular no output of
     earlier runs, so a run's rows never depend on which other runs exist.
+    exclude: sku_ids left out of every frame before its values are typed (the SKUs the
+    data-quality gate quarantined: their rows may hold values that cannot be cast).
     """
     params = {
         "run_date": run_date,
@@ -101,6 +106,13 @@ def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
             params,
             parse_dates=["order_date", "expected_date", "received_date"],
         )
+    if exclude:
+        left_out = {str(x) for x in exclude}
+        sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders = (
+            f[~f["sku_id"].astype(str).isin(left_out)].reset_index(drop=True)
+            for f in (sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders)
+        )
+        log.info("extract for %s: %d quarantined SKU(s) left out", run_date, len(left_out))
     sku = typed_sku_master(sku)
     demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
     on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -193,19 +194,22 @@ def _clip(text: str) -> str:
 
 
 def quarantined_orders(
-    quarantine: pd.DataFrame, columns: Sequence[str], run_date: dt.date
+    quarantine: pd.DataFrame | None, columns: Sequence[str], run_date: dt.date
 ) -> pd.DataFrame:
     """replenishment_orders rows (``columns``) of the listed quarantined SKUs: no order.
 
     order_qty, order_packs, order_value and every quantity behind them are 0 (nothing was
-    planned), pack_size 1 and moq 0 (the SKU's master values were not read), the expected
+    planned; no receipt entered a lead time), pack_size 1 and moq 0 (the master values were
+    not read), the expected
     receipt date D, model and policy ``quarantined``, the lead time used and its source
     NULL, and ``reason`` says which table, column and rule quarantined the SKU.
     """
+    if quarantine is None:
+        quarantine = pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
     listed = quarantine[quarantine["listed"].astype(bool)]
     out = pd.DataFrame({"sku_id": listed["sku_id"].astype(str).to_numpy()})
     texts = {"policy": QUARANTINED, "model": QUARANTINED}
-    nulls = {"lead_time_used_days", "lead_time_source", "lead_time_receipts"}
+    nulls = {"lead_time_used_days", "lead_time_source"}
     nulls |= {"error_inflation", "demand_distribution"}
     for column in columns:
         if column in ("sku_id", "run_date"):
@@ -228,3 +232,45 @@ def quarantined_sku_ids(quarantine: pd.DataFrame | None) -> list[str]:
     if quarantine is None or quarantine.empty:
         return []
     return sorted(quarantine["sku_id"].astype(str))
+
+
+#: The staged quarantine list of a run (in its staging directory, beside data_quality.parquet).
+QUARANTINE_FILE = "quarantine.parquet"
+
+
+def master_keys(engine: Engine) -> pd.DataFrame:
+    """sku_id and active of every row of sku_master (to tell which quarantined SKUs exist)."""
+    with engine.connect() as conn:
+        return pd.read_sql_query(sa.text("SELECT sku_id, active FROM sku_master"), conn)
+
+
+def read_quarantine(directory: Path) -> pd.DataFrame | None:
+    """The staged quarantine list of a run (None when nothing was quarantined)."""
+    path = directory / QUARANTINE_FILE
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def summary_reason(orders: pd.DataFrame, limit: int = 20) -> str | None:
+    """``pipeline_runs.reason`` of a run that quarantined SKUs (None when it did not)."""
+    held = orders[orders["model"] == QUARANTINED]
+    if held.empty:
+        return None
+    shown = [f"{r.sku_id} ({r.reason})" for r in held.head(limit).itertuples()]
+    more = f" and {len(held) - limit} more" if len(held) > limit else ""
+    return f"{len(held)} SKU(s) quarantined by data quality: " + "; ".join(shown) + more
+
+
+def confine(engine: Engine, report: ValidationReport) -> pd.DataFrame | None:
+    """The quarantine list of a report whose critical failures are all row-level with
+    their SKUs known; None when nothing failed or any failure must block the run."""
+    if report.ok or blocking_failures(report):
+        return None
+    held = quarantine_frame(report, master_keys(engine))
+    log.warning(
+        "data quality for %s: %d SKU(s) quarantined (%d with an order row): %s",
+        report.run_date.isoformat(),
+        len(held),
+        int(held["listed"].sum()),
+        ", ".join(held["sku_id"].head(20)),
+    )
+    return held

@@ -178,6 +178,7 @@ def _totals(summary: dict[str, Any]) -> pd.DataFrame:
                 f"{summary.get('skus_prophet')} / {summary.get('skus_intermittent')} / {summary.get('skus_fallback')}",
             ),
             ("SKUs whose model failed (fell back)", summary.get("skus_failed")),
+            ("SKUs quarantined by data quality (no order)", summary.get("skus_quarantined") or 0),
             ("orders recommended", summary.get("orders_placed")),
             ("order value at unit cost", summary.get("order_value")),
             (
