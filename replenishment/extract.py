@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +62,15 @@ class Extract:
         filters = [("ds", ">=", pd.Timestamp(since))] if since is not None else None
         return pd.read_parquet(directory / f"{name}.parquet", filters=filters)
 
+    def without(self, sku_ids: Collection[str]) -> Extract:
+        """A copy with the rows of ``sku_ids`` left out of every frame."""
+        left_out = {str(x) for x in sku_ids}
+        kept: dict[str, pd.DataFrame] = {}
+        for f in fields(self):
+            frame = getattr(self, f.name)
+            kept[f.name] = frame[~frame["sku_id"].astype(str).isin(left_out)].reset_index(drop=True)
+        return Extract(**kept)
+
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}
 
@@ -106,22 +115,19 @@ def extract(
             params,
             parse_dates=["order_date", "expected_date", "received_date"],
         )
-    if exclude:
-        left_out = {str(x) for x in exclude}
-        sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders = (
-            f[~f["sku_id"].astype(str).isin(left_out)].reset_index(drop=True)
-            for f in (sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders)
-        )
-        log.info("extract for %s: %d quarantined SKU(s) left out", run_date, len(left_out))
-    sku = typed_sku_master(sku)
-    demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
-    on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
-    on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
-    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders):
-        frame["sku_id"] = frame["sku_id"].astype(str)
     result = Extract(
         sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders
     )
+    if exclude:
+        result = result.without(exclude)
+        log.info("extract for %s: %d quarantined SKU(s) left out", run_date, len(set(exclude)))
+    result = replace(result, sku=typed_sku_master(result.sku))
+    result.demand["y"] = pd.to_numeric(result.demand["y"]).astype("float64")
+    result.on_hand["on_hand"] = pd.to_numeric(result.on_hand["on_hand"]).astype("float64")
+    result.on_order["on_order"] = pd.to_numeric(result.on_order["on_order"]).astype("float64")
+    for f in fields(result):
+        frame = getattr(result, f.name)
+        frame["sku_id"] = frame["sku_id"].astype(str)
     log.info("extract for %s: %s", run_date, result.counts())
     return result
 

@@ -56,7 +56,9 @@ def _distinct_sku_ids(
     if any(sku is None for sku, _ in rows):
         return None  # a failing row without a sku_id: nothing to confine it to
     if expected_rows is not None and sum(int(n) for _, n in rows) != expected_rows:
-        log.warning("failing rows: %s counted, GX counted %d", sum(n for _, n in rows), expected_rows)
+        log.warning(
+            "failing rows: %s counted, GX counted %d", sum(n for _, n in rows), expected_rows
+        )
         return None
     return tuple(sorted({str(sku) for sku, _ in rows}))
 
@@ -72,8 +74,8 @@ def _unexpected_rows_sku_ids(engine: Engine, spec: SuiteSpec, query: str) -> tup
     rows = f"({query.replace('{batch}', 'asof_batch')}) AS u"
     try:
         with engine.connect() as conn:
-            result = conn.execute(sa.text(f"{batch} SELECT * FROM {rows} LIMIT 0"))
-            columns = {str(c).lower() for c in result.keys()}
+            names = conn.execute(sa.text(f"{batch} SELECT * FROM {rows} LIMIT 0")).keys()
+            columns = {str(c).lower() for c in names}
     except sa.exc.SQLAlchemyError as exc:
         log.warning("%s: could not read the failing rows: %s", spec.name, exc)
         return None
@@ -96,10 +98,15 @@ def _condition(expectation_type: str, kwargs: Mapping[str, Any]) -> tuple[str, d
         return f"{kwargs['column']} IS NULL", {}
     if expectation_type == "expect_column_values_to_be_in_set":
         c = kwargs["column"]
-        return f"{c} IS NOT NULL AND {c} NOT IN :value_set", {"value_set": list(kwargs["value_set"])}
+        return f"{c} IS NOT NULL AND {c} NOT IN :value_set", {
+            "value_set": list(kwargs["value_set"])
+        }
     if expectation_type == "expect_column_values_to_be_between":
         c, params, inside = kwargs["column"], {}, []
-        for bound, strict, op in (("min_value", "strict_min", ">"), ("max_value", "strict_max", "<")):
+        for bound, strict, op in (
+            ("min_value", "strict_min", ">"),
+            ("max_value", "strict_max", "<"),
+        ):
             if kwargs.get(bound) is not None:
                 inside.append(f"{c} {op}{'' if kwargs.get(strict) else '='} :{bound}")
                 params[bound] = kwargs[bound]

@@ -53,9 +53,10 @@ def _present_numeric_in_range(columns: dict[str, str]) -> set[str]:
 #: confined to the SKUs of its failing rows (a value missing, not numeric, not a date or
 #: out of range; a sku_id not in sku_master), and ``dq_mode = quarantine`` excludes those
 #: SKUs from the run. Every other expectation is table-level and blocks the run in both
-#: modes: the table's schema and row count, a key missing or repeated (the load itself is
-#: suspect), a missing sku_id (no SKU to confine it to), freshness, volume against history,
-#: a stopped feed and a repeated load (the SQL checks of ``include/sql``), and warnings.
+#: modes: the table's schema and row count, a key repeated or missing where it does not
+#: hold the sku_id (the load itself is suspect), a missing sku_id (no SKU to confine it
+#: to), freshness, volume against history, a stopped feed and a repeated load (the SQL
+#: checks of ``include/sql``), and warnings.
 SKU_SCOPED: dict[str, frozenset[str]] = {
     "sku_master": frozenset(
         _present_numeric_in_range(
@@ -201,7 +202,9 @@ def load_suite(name: str, run_date: dt.date, holiday_country: str = "US") -> Sui
     meta = raw.get("meta") or {}
     table = str(meta.get("table", raw["name"]))
     expectations = tuple(
-        _with_scope(raw["name"], _from_sql_file(_render(e, run_date), table, run_date, holiday_country))
+        _with_scope(
+            raw["name"], _from_sql_file(_render(e, run_date), table, run_date, holiday_country)
+        )
         for e in raw["expectations"]
     )
     required: tuple[str, ...] = ()

@@ -657,7 +657,11 @@ HELD = [
     ),
 ]
 #: Table-level faults: they block in quarantine mode too (the last adds a row fault to one).
-STILL_BLOCKED = ("order_lines-last-day-loaded-twice", "order_lines-null-sku_id", "sku_master-missing-column-moq")
+STILL_BLOCKED = (
+    "order_lines-last-day-loaded-twice",
+    "order_lines-null-sku_id",
+    "sku_master-missing-column-moq",
+)
 
 
 def _two_active_skus(url: str) -> list[str]:
@@ -753,7 +757,9 @@ def _assert_quarantined(
 
 
 @pytest.fixture(scope="module")
-def without_two(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+def without_two(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, pd.DataFrame]:
     """The template's reporting tables after a run of D with its two first active SKUs
     inactive (:func:`_without_two`)."""
     tmp = tmp_path_factory.mktemp("without_two")

@@ -38,6 +38,7 @@ def test_every_setting_has_help_and_the_short_lists_are_choices():
     run = _options("run")
     assert run["--policy"].choices == ("periodic", "continuous")
     assert run["--service-target"].choices == ("cycle", "fill_rate")
+    assert run["--dq-mode"].choices == ("block", "quarantine")
     assert set(SETTING_CHOICES) <= fields
 
 
