@@ -25,7 +25,7 @@ from replenishment.validate_suites import (
     TABLE_SCOPE,
     load_suite,
 )
-from tests.unit.test_validate import D, Build, base_frames, build  # noqa: F401 (fixture)
+from tests.unit.test_validate import Build, D, base_frames, build  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("name", SOURCE_SUITES)
