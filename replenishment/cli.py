@@ -134,11 +134,17 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     schema = (
         settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"
     )
+    held = (
+        [f"quarantined by data quality (no order): {summary['reason']}"]
+        if summary.get("skus_quarantined")
+        else []
+    )
     return "\n".join(
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "
             f"(prophet {summary['skus_prophet']}, intermittent {summary['skus_intermittent']}, "
             f"fallback {summary['skus_fallback']}, failed {summary['skus_failed']})",
+            *held,
             f"orders recommended: {summary['orders_placed']} "
             f"worth {summary['order_value']:,.2f} at unit cost",
             f"backtest WAPE {summary['wape'] if summary['wape'] is None else round(summary['wape'], 3)}"
