@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from replenishment.quarantine import QUARANTINED
+
 #: Marker policy.py writes in the reason when no receipts measured the lead-time spread.
 LEAD_STD_UNKNOWN = "lead-time std unknown"
 
@@ -39,7 +41,10 @@ def lead_time_std_known(order: dict[str, Any]) -> bool:
 
 def order_exceptions(order: dict[str, Any]) -> list[str]:
     """What a buyer should look at before placing the order: no stock left, backorders,
-    an unknown lead-time spread, a quantity raised to the MOQ."""
+    an unknown lead-time spread, a quantity raised to the MOQ; for a SKU the data-quality
+    gate quarantined (``dq_mode = quarantine``: no order, zero quantities), only that."""
+    if order.get("model") == QUARANTINED:
+        return ["quarantined by data quality"]
     found = []
     if (order.get("on_hand") or 0) <= 0:
         found.append("out of stock")
