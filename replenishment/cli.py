@@ -134,11 +134,7 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     schema = (
         settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"
     )
-    held = (
-        [f"quarantined by data quality (no order): {summary['reason']}"]
-        if summary.get("skus_quarantined")
-        else []
-    )
+    held = [f"{summary['reason']} (no order)"] if summary.get("skus_quarantined") else []
     return "\n".join(
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "

@@ -189,4 +189,4 @@ def test_summary_names_the_quarantined_skus():
     settings = Settings.load(env={})
     assert "quarantined" not in summary_text(summary, settings)
     held = {**summary, "skus_quarantined": 2, "reason": "2 SKU(s) quarantined by data quality: A"}
-    assert "quarantined by data quality (no order): 2 SKU(s)" in summary_text(held, settings)
+    assert "2 SKU(s) quarantined by data quality: A (no order)" in summary_text(held, settings)
