@@ -754,6 +754,23 @@ def _assert_quarantined(
     dq = _of_run(after["data_quality_results"], skus)
     assert int(dq["failed_critical"].astype(int).sum()) >= 1
     assert "quarantined by data quality (no order)" in Path(run["report_path"]).read_text()
+    assert _view_run_status(url) == ["success"]
+
+
+def _view_run_status(url: str) -> list[str]:
+    """run_status of D in v_data_quality_history (what a BI chart of the gate shows)."""
+    import sqlalchemy as sa
+
+    from replenishment.db import schema_prefix
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            view = f"{schema_prefix(conn, 'reporting')}v_data_quality_history"
+            rows = conn.execute(sa.text(f"SELECT run_date, run_status FROM {view}")).all()
+    finally:
+        engine.dispose()
+    return sorted({str(status) for day, status in rows if str(day)[:10] == D})
 
 
 @pytest.fixture(scope="module")
