@@ -73,7 +73,7 @@ def _record_failure(context: dict) -> None:
         # a task that fails for good records status 'failed' in pipeline_runs
         "on_failure_callback": _record_failure,
     },
-    params=params.shared(),
+    params={**params.shared(), "dq_mode": params.dq_mode()},
 )
 def replenishment_daily() -> None:
     @task

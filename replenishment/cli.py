@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from replenishment.config import PROJECT_ROOT, Settings
+from replenishment.config import DQ_MODES, PROJECT_ROOT, Settings
 
 #: The README whose data dictionary ``replenishment reporting`` writes and checks.
 README = PROJECT_ROOT / "README.md"
@@ -44,12 +44,15 @@ SETTING_HELP = {
     "report_dir": "directory of the per-run HTML reports",
     "publish_views": "create or replace the BI views on every load",
     "currency": "ISO 4217 code of unit costs and order values, e.g. USD",
+    "dq_mode": "a critical data-quality failure blocks the run, or quarantines the SKUs "
+    "whose rows it is confined to (table-level failures block in both modes)",
 }
 #: Allowed values of the settings that have a short list of them.
 SETTING_CHOICES = {
     "policy": ("periodic", "continuous"),
     "service_target": ("cycle", "fill_rate"),
     "publish_views": ("true", "false"),
+    "dq_mode": DQ_MODES,
 }
 
 
@@ -133,11 +136,13 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     schema = (
         settings.reporting_schema if not settings.warehouse_url.startswith("sqlite") else "main"
     )
+    held = [f"{summary['reason']} (no order)"] if summary.get("skus_quarantined") else []
     return "\n".join(
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "
             f"(prophet {summary['skus_prophet']}, intermittent {summary['skus_intermittent']}, "
             f"fallback {summary['skus_fallback']}, failed {summary['skus_failed']})",
+            *held,
             f"orders recommended: {summary['orders_placed']} "
             f"worth {summary['order_value']:,.2f} at unit cost",
             f"backtest WAPE {summary['wape'] if summary['wape'] is None else round(summary['wape'], 3)}"

@@ -22,6 +22,9 @@ POLICIES = ("periodic", "continuous")
 #: What safety stock is sized for: "cycle" service level (alpha, the probability of no
 #: stock-out in a replenishment cycle) or "fill_rate" (beta, the share of demand served).
 SERVICE_TARGETS = ("cycle", "fill_rate")
+#: What a critical data-quality failure stops: "block" the whole run, or "quarantine" the
+#: SKUs whose rows it is confined to (table-level failures block in both modes).
+DQ_MODES = ("block", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class Settings:
     #: ISO 4217 code of every money value (unit_cost, order_value, costs): on the page, the
     #: CSV and the reports, and beside each money column of the reporting views.
     currency: str = "USD"
+    #: What a critical data-quality failure stops: "block" (the whole run) or "quarantine"
+    #: (only the SKUs whose rows it is confined to; table-level failures still block).
+    dq_mode: str = "block"
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -91,6 +97,8 @@ class Settings:
             raise ValueError(
                 f"service_target must be one of {SERVICE_TARGETS}, got {self.service_target!r}"
             )
+        if self.dq_mode not in DQ_MODES:
+            raise ValueError(f"dq_mode must be one of {DQ_MODES}, got {self.dq_mode!r}")
         if self.forecast_batches < 1:
             raise ValueError(f"forecast_batches must be >= 1, got {self.forecast_batches}")
         if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, fields
+from collections.abc import Collection
+from dataclasses import dataclass, fields, replace
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -52,6 +53,15 @@ class Extract:
         """The frames by name (what :meth:`replenishment.staging.Staging.save_extract` stores)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def without(self, sku_ids: Collection[str]) -> Extract:
+        """A copy with the rows of ``sku_ids`` left out of every frame."""
+        left_out = {str(x) for x in sku_ids}
+        kept: dict[str, pd.DataFrame] = {}
+        for f in fields(self):
+            frame = getattr(self, f.name)
+            kept[f.name] = frame[~frame["sku_id"].astype(str).isin(left_out)].reset_index(drop=True)
+        return Extract(**kept)
+
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}
 
@@ -61,12 +71,16 @@ def history_start(run_date: dt.date) -> dt.date:
     return run_date - dt.timedelta(days=DEMAND_HISTORY_DAYS)
 
 
-def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
+def extract(
+    engine: Engine, run_date: dt.date, horizon_days: int, exclude: Collection[str] = ()
+) -> Extract:
     """Read the five source tables as known before ``run_date``.
 
     horizon_days: days forecast from the run date; promotions planned up to
     D + horizon_days - 1 are read. Nothing else is read: in particular no output of
     earlier runs, so a run's rows never depend on which other runs exist.
+    exclude: sku_ids left out of every frame before its values are typed (the SKUs the
+    data-quality gate quarantined: their rows may hold values that cannot be cast).
     """
     params = {
         "run_date": run_date,
@@ -92,15 +106,19 @@ def extract(engine: Engine, run_date: dt.date, horizon_days: int) -> Extract:
             params,
             parse_dates=["order_date", "expected_date", "received_date"],
         )
-    sku = typed_sku_master(sku)
-    demand["y"] = pd.to_numeric(demand["y"]).astype("float64")
-    on_hand["on_hand"] = pd.to_numeric(on_hand["on_hand"]).astype("float64")
-    on_order["on_order"] = pd.to_numeric(on_order["on_order"]).astype("float64")
-    for frame in (demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders):
-        frame["sku_id"] = frame["sku_id"].astype(str)
     result = Extract(
         sku, demand, promotions, stockouts, on_hand, on_order, lead_times, purchase_orders
     )
+    if exclude:
+        result = result.without(exclude)
+        log.info("extract for %s: %d quarantined SKU(s) left out", run_date, len(set(exclude)))
+    result = replace(result, sku=typed_sku_master(result.sku))
+    result.demand["y"] = pd.to_numeric(result.demand["y"]).astype("float64")
+    result.on_hand["on_hand"] = pd.to_numeric(result.on_hand["on_hand"]).astype("float64")
+    result.on_order["on_order"] = pd.to_numeric(result.on_order["on_order"]).astype("float64")
+    for f in fields(result):
+        frame = getattr(result, f.name)
+        frame["sku_id"] = frame["sku_id"].astype(str)
     log.info("extract for %s: %s", run_date, result.counts())
     return result
 

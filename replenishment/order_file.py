@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from replenishment.order_reasons import fmt
+from replenishment.quarantine import QUARANTINED
 
 #: Placeholder for a missing number (``Fmt.num`` writes the same).
 MISSING = "–"
@@ -102,7 +103,10 @@ def lead_time_std_known(order: dict[str, Any]) -> bool:
 
 def order_exceptions(order: dict[str, Any]) -> list[str]:
     """What a buyer should look at before placing the order: no stock left, backorders,
-    an unknown lead-time spread, a quantity raised to the MOQ."""
+    an unknown lead-time spread, a quantity raised to the MOQ; for a SKU the data-quality
+    gate quarantined (``dq_mode = quarantine``: no order, zero quantities), only that."""
+    if order.get("model") == QUARANTINED:
+        return ["quarantined by data quality"]
     found = []
     if (order.get("on_hand") or 0) <= 0:
         found.append("out of stock")

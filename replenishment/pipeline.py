@@ -65,18 +65,20 @@ def _active_sku_ids(staging: Staging) -> list[str]:
 def stage_extract(settings: Settings, run_date: dt.date, staging: Staging) -> dict[str, int]:
     """Extract the sources as of ``run_date`` into the run's staging folder; row counts."""
     from replenishment.extract import extract
+    from replenishment.quarantine import quarantined_sku_ids
     from replenishment.validate import demand_outliers
 
     with _timed(staging, "extract"):
+        held = quarantined_sku_ids(staging.quarantine())  # dq_mode = quarantine (stage_validate)
         engine = make_engine(settings.warehouse_url)
         try:
-            data = extract(engine, run_date, settings.horizon_days)
+            data = extract(engine, run_date, settings.horizon_days, exclude=held)
             outliers = demand_outliers(engine, run_date, settings.holiday_country)
         finally:
             engine.dispose()
         capped = cap_outliers(data.demand, outliers)
         staging.save_extract(data.frames())
-    return {**data.counts(), "outlier_days_capped": capped}
+    return {**data.counts(), "outlier_days_capped": capped, "skus_quarantined": len(held)}
 
 
 def cap_outliers(demand: pd.DataFrame, outliers: pd.DataFrame) -> int:
@@ -118,9 +120,12 @@ def stage_validate(
     ``data_quality_results`` and a ``status = 'blocked'`` row with the failures to
     ``pipeline_runs`` (only those tables, only this run date, one transaction), the
     blocked run's report is written, and
-    :class:`replenishment.validate.DataQualityError` is raised.
+    :class:`replenishment.validate.DataQualityError` is raised. With ``dq_mode =
+    quarantine`` and only row-level critical failures, the run goes on instead: the SKUs of
+    their rows are staged in ``quarantine.parquet`` (:mod:`replenishment.quarantine`).
     """
     from replenishment.load import ensure_reporting_tables, load_outputs
+    from replenishment.quarantine import confine
     from replenishment.run_status import blocked_run
     from replenishment.validate import validate_sources
 
@@ -135,10 +140,14 @@ def stage_validate(
                 run_date,
                 data_docs_dir=settings.data_docs_dir,
                 holiday_country=settings.holiday_country,
+                quarantine=settings.dq_mode == "quarantine",
             )
             frame = report.to_frame()
             staging.save_quality(frame)
-            if not report.ok:
+            held = confine(engine, report) if settings.dq_mode == "quarantine" else None
+            if held is not None:
+                staging.save_quarantine(held)
+            elif not report.ok:
                 ensure_reporting_tables(engine, settings.reporting_schema)
                 quality = frame.drop(columns=["run_date"], errors="ignore")
                 blocked = blocked_run(
@@ -163,6 +172,7 @@ def stage_validate(
         "warnings": len(report.warnings),
         "data_docs_path": report.data_docs_path,
         "staging": staging.url,
+        "skus_quarantined": 0 if held is None else len(held),
     }
 
 
@@ -250,6 +260,7 @@ def stage_replenish(settings: Settings, run_date: dt.date, staging: Staging) -> 
     from replenishment.forecast import calibrate
     from replenishment.forecast_error import ErrorProfile
     from replenishment.policy import plan_orders
+    from replenishment.quarantine import quarantined_orders
     from replenishment.validate import validate_outputs
 
     with _timed(staging, "replenish"):
@@ -278,8 +289,15 @@ def stage_replenish(settings: Settings, run_date: dt.date, staging: Staging) -> 
             service_target=settings.service_target,
             errors=errors,
         )
+        held = quarantined_orders(staging.quarantine(), list(orders.columns), run_date)
+        orders = pd.concat([orders, held], ignore_index=True) if len(held) else orders
         check = validate_outputs(
-            result.forecast, orders, active["sku_id"].tolist(), run_date, settings.horizon_days
+            result.forecast,
+            orders,
+            [*active["sku_id"], *held["sku_id"]],
+            run_date,
+            settings.horizon_days,
+            quarantined=held["sku_id"].tolist(),
         )
         if not check.success:
             lines = "\n".join(f"  - {f.message}" for f in check.failures)
@@ -384,6 +402,8 @@ def _run_summary(
     accuracy: pd.DataFrame,
     timings: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
+    from replenishment.quarantine import QUARANTINED, summary_reason
+
     models = result.summary["model"]
     forecast_seconds = sum(v["seconds"] for k, v in timings.items() if k.startswith("forecast"))
     starts = [dt.datetime.fromisoformat(v["started_at"]) for v in timings.values()]
@@ -410,6 +430,8 @@ def _run_summary(
         "skus_intermittent": int((models == "sba").sum()),
         "skus_fallback": int((~models.isin(["prophet", "sba"])).sum()),
         "skus_failed": int(result.summary["failed"].sum()),
+        "skus_quarantined": int((orders["model"] == QUARANTINED).sum()),
+        "reason": summary_reason(orders),
         "orders_placed": int(len(placed)),
         "order_value": float(placed["order_value"].sum()),
         "wape": wape,

@@ -212,6 +212,7 @@ def _totals(summary: dict[str, Any], currency: str) -> pd.DataFrame:
             ("SKUs forecast", _whole(g("skus_total"))),
             ("by Prophet / SBA / fallback", models),
             ("SKUs whose model failed (fell back)", _whole(g("skus_failed"))),
+            ("SKUs quarantined by data quality (no order)", _whole(g("skus_quarantined") or 0)),
             ("Orders recommended", _whole(g("orders_placed"))),
             (f"Order value at unit cost ({currency})", _money(g("order_value"))),
             (

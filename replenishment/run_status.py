@@ -64,6 +64,7 @@ def status_row(
                 "skus_intermittent": 0,
                 "skus_fallback": 0,
                 "skus_failed": 0,
+                "skus_quarantined": 0,
                 "orders_placed": 0,
                 "order_value": 0.0,
                 "report_path": report_path,

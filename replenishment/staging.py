@@ -223,6 +223,16 @@ class Staging:
     def quality(self) -> pd.DataFrame:
         return self._read_frame("data_quality")
 
+    def save_quarantine(self, frame: pd.DataFrame) -> None:
+        """Write the SKUs the run's validation quarantined (``dq_mode = quarantine``)."""
+        self._write_frame("quarantine", frame)
+
+    def quarantine(self) -> pd.DataFrame | None:
+        """The SKUs the run's validation quarantined; None when it quarantined none."""
+        if not self.fs.exists(self._file("quarantine" + _PARQUET)):
+            return None
+        return self._read_frame("quarantine")
+
     def save_orders(self, frame: pd.DataFrame) -> None:
         """Write the run's order recommendations."""
         self._write_frame("orders", frame)

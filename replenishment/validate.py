@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from replenishment import data_docs
+from replenishment.quarantine import failing_sku_ids
 from replenishment.validate_outputs import OUTPUTS_SUITE, validate_outputs
 from replenishment.validate_results import (
     CRITICAL,
@@ -59,7 +60,9 @@ from replenishment.validate_sql import run_check, run_date_params
 from replenishment.validate_suites import (
     COLUMNS_EXPECTATION,
     EXPECTATIONS_DIR,
+    SKU_SCOPE,
     SOURCE_SUITES,
+    TABLE_SCOPE,
     UNEXPECTED_ROWS,
     SuiteSpec,
     columns_used,
@@ -251,8 +254,10 @@ def _example_rows(engine: Engine, spec: SuiteSpec, query: str) -> tuple[str, ...
 
 
 def _failures_from_result(
-    engine: Engine, spec: SuiteSpec, suite_result: Any, run_date: dt.date
+    engine: Engine, spec: SuiteSpec, suite_result: Any, run_date: dt.date, quarantine: bool
 ) -> list[Failure]:
+    """A Failure per failed expectation; with ``quarantine``, each critical row-level one
+    carries every sku_id of its failing rows."""
     failures: list[Failure] = []
     for result in suite_result.results:
         if result.success:
@@ -282,6 +287,10 @@ def _failures_from_result(
             detail = rows_text(count)
         else:
             detail = f"observed {fmt_row(details.get('observed_value'))}"
+        scope = str((config.meta or {}).get("scope", TABLE_SCOPE))
+        sku_ids = None
+        if quarantine and severity == CRITICAL and scope == SKU_SCOPE and error is None:
+            sku_ids = failing_sku_ids(engine, spec, config.type, config.kwargs, count)
         failures.append(
             Failure(
                 suite=spec.name,
@@ -293,6 +302,9 @@ def _failures_from_result(
                 message=failure_message(
                     spec.table, column, config.type, config.description, detail, examples
                 ),
+                scope=scope,
+                rule=config.description,
+                sku_ids=sku_ids,
             )
         )
     return failures
@@ -305,6 +317,7 @@ def _run_suite(
     plan: _Plan,
     run_date: dt.date,
     run_id: Any,
+    quarantine: bool = False,
 ) -> SuiteResult:
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
@@ -364,7 +377,7 @@ def _run_suite(
             )
             return SuiteResult(spec.name, False, evaluated + 1, tuple(failures))
         evaluated += len(result.results)
-        failures.extend(_failures_from_result(engine, spec, result, run_date))
+        failures.extend(_failures_from_result(engine, spec, result, run_date, quarantine))
     return SuiteResult(spec.name, not failures, evaluated, tuple(failures))
 
 
@@ -412,6 +425,7 @@ def validate_sources(
     data_docs_dir: str | None = None,
     holiday_country: str = "US",
     suites: Sequence[str] = SOURCE_SUITES,
+    quarantine: bool = False,
 ) -> ValidationReport:
     """Validate the five source tables as known for run date ``run_date`` (D).
 
@@ -424,7 +438,9 @@ def validate_sources(
     is returned in ``report.data_docs_path``.
 
     holiday_country (ISO code) names the public holidays the volume rules skip; suites
-    (default all five, in order) picks the suites to run.
+    (default all five, in order) picks the suites to run. With ``quarantine`` each critical
+    row-level failure carries every sku_id of its failing rows (``Failure.sku_ids``, see
+    :mod:`replenishment.quarantine`).
 
     The caller decides what to do: ``report.raise_for_critical()`` stops the run.
     """
@@ -446,7 +462,9 @@ def validate_sources(
         datasource = _add_datasource(context, engine)
         run_id = gx.RunIdentifier(run_name=f"run_date={run_date.isoformat()}")
         for plan in plans:
-            results.append(_run_suite(context, datasource, engine, plan, run_date, run_id))
+            results.append(
+                _run_suite(context, datasource, engine, plan, run_date, run_id, quarantine)
+            )
     else:
         results = [
             SuiteResult(p.spec.name, False, p.evaluated_outside_gx, tuple(p.failures))

@@ -203,6 +203,7 @@ def validate_outputs(
     active_sku_ids: Sequence[str],
     run_date: dt.date,
     horizon_days: int,
+    quarantined: Sequence[str] = (),
 ) -> SuiteResult:
     """Check the forecast and the order recommendations before they are written (suite "outputs").
 
@@ -211,15 +212,27 @@ def validate_outputs(
     All checks are critical: yhat finite and >= 0; yhat_lower <= yhat <= yhat_upper;
     every active SKU forecast for exactly the days D .. D+horizon_days-1; one order
     row per active SKU; order_qty finite, >= 0, a multiple of pack_size and either 0
-    or >= moq.
+    or >= moq. ``quarantined``: active SKUs the data-quality gate left out (``dq_mode =
+    quarantine``): they have an order row with order_qty = 0 and no forecast.
     """
     if isinstance(run_date, dt.datetime):
         run_date = run_date.date()
     checks = _Checks(OUTPUTS_SUITE)
     active = pd.Index(pd.unique(pd.Series(list(active_sku_ids), dtype="object").astype(str)))
 
-    _check_forecast(checks, forecast, active, run_date, horizon_days)
+    held = pd.Index(pd.unique(pd.Series(list(quarantined), dtype="object").astype(str)))
+    _check_forecast(checks, forecast, active.difference(held, sort=False), run_date, horizon_days)
     _check_orders(checks, orders, active)
+    if len(held):
+        rows = orders[orders["sku_id"].astype(str).isin(held)]
+        checks.check(
+            "replenishment_orders",
+            "order_qty",
+            "quarantined_sku_not_ordered",
+            "a quarantined SKU has order_qty = 0",
+            rows[_numeric(rows["order_qty"]).fillna(1.0) != 0],
+            ["sku_id", "order_qty"],
+        )
 
     result = checks.result()
     log.info(

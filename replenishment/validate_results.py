@@ -49,6 +49,14 @@ class Failure:
     unexpected_count: int | None
     examples: tuple[str, ...]
     message: str
+    #: ``sku`` (row-level: confined to the SKUs of its rows) or ``table`` (see
+    #: :data:`replenishment.validate_suites.SKU_SCOPED`).
+    scope: str = "table"
+    #: The expectation's description (its rule in words), if it has one.
+    rule: str | None = None
+    #: Every sku_id of the failing rows of a row-level failure, when they were fetched
+    #: (``dq_mode = quarantine``); None otherwise.
+    sku_ids: tuple[str, ...] | None = None
 
     @property
     def line(self) -> str:

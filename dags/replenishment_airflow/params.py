@@ -72,6 +72,18 @@ def origins(default: int = 4) -> Param:
     )
 
 
+def dq_mode(default: str = "block") -> Param:
+    return Param(
+        default,
+        type="string",
+        enum=["block", "quarantine"],
+        title="Data-quality mode",
+        description="What a critical data-quality failure stops: block the whole run, or "
+        "quarantine the SKUs whose rows it is confined to (they get no order, listed with "
+        "the reason); volume, freshness, repeated loads and schema faults block in both modes.",
+    )
+
+
 def shared(**overrides: Any) -> dict[str, Param]:
     """``horizon_days`` and ``holiday_country`` with their defaults (or ``overrides``)."""
     return {

@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     skus_intermittent INTEGER          NOT NULL,
     skus_fallback     INTEGER          NOT NULL,
     skus_failed       INTEGER          NOT NULL,
+    skus_quarantined  INTEGER,
     orders_placed     INTEGER          NOT NULL,
     order_value       DOUBLE PRECISION NOT NULL,
     wape              DOUBLE PRECISION,

@@ -238,7 +238,7 @@ SELECT
     r.suites_failed_in_run,
     r.failed_critical_in_run,
     CAST(CASE
-        WHEN r.failed_critical_in_run > 0 THEN 'blocked'
+        WHEN r.failed_critical_in_run > 0 AND COALESCE(p.skus_quarantined, 0) = 0 THEN 'blocked'
         ELSE p.status
     END AS VARCHAR(16)) AS run_status,
     d.failures,

@@ -40,6 +40,8 @@ def test_dag_shape_and_defaults(dagbag):
     assert dag.doc_md and "replenishment_daily" in dag.doc_md
     assert set(dag.params.keys()) >= {"horizon_days", "holiday_country"}
     assert dag.params["horizon_days"] == 28 and dag.params["holiday_country"] == "US"
+    assert dag.params["dq_mode"] == "block"
+    assert dag.params.get_param("dq_mode").schema["enum"] == ["block", "quarantine"]
     ids = set(dag.task_dict)
     assert {"extract", "validate", "plan_batches", "forecast", "replenish", "load"} <= ids
     for task in dag.tasks:

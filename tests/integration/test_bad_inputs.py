@@ -8,7 +8,10 @@ demo warehouse whose reporting tables already hold a clean run for RUN_DATE:
   ``data_quality_results``, builds the Data Docs, and leaves every other
   reporting table exactly as it was;
 - warning cases: the run goes on, the warning is recorded, the outputs meet the contract;
-- a bad line dated on the run date is not known to the run, so it is no failure.
+- a bad line dated on the run date is not known to the run, so it is no failure;
+- ``dq_mode = quarantine``: a row fault on two SKUs leaves exactly those out (listed in
+  replenishment_orders with no order and the reason), every other SKU's rows those of a
+  run without them; a table-level fault still blocks with the tables untouched.
 
 A clean run costs ~15 s and a failing validation a few seconds, so the clean run is made
 once per module into a template file that every case copies.
@@ -622,3 +625,204 @@ def test_dag_run_fails_at_validate_and_keeps_the_reports(
     assert Path(row["data_docs_path"]).is_file()
     _assert_kept(before, after)
     _assert_blocked(before, after, case)
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+@dataclass(frozen=True)
+class Held:
+    """A row fault on two SKUs for ``dq_mode = quarantine``: ``sql`` with ``{skus}`` (the two
+    SKUs' quoted ids) makes it; every quarantined row's reason starts with ``reason``."""
+
+    id: str
+    sql: str
+    reason: str
+
+
+#: Portable SQL (SQLite and PostgreSQL): one row of each of the two SKUs is made bad.
+HELD = [
+    Held(
+        "order_lines-negative-quantity",
+        "UPDATE order_lines SET quantity = -3 WHERE sku_id IN ({skus}) AND order_id IN"
+        " (SELECT MIN(order_id) FROM order_lines WHERE sku_id IN ({skus}) GROUP BY sku_id)",
+        "quarantined: order_lines.quantity 0 < quantity < 100000",
+    ),
+    Held(
+        "sku_master-pack_size-text",
+        "UPDATE sku_master SET pack_size = 'six' WHERE sku_id IN ({skus})",
+        "quarantined: sku_master.pack_size pack_size is numeric",
+    ),
+    Held(
+        "inventory_snapshots-negative-on_hand",
+        f"UPDATE inventory_snapshots SET on_hand = -5 WHERE sku_id IN ({{skus}})"
+        f" AND snapshot_date = (SELECT MAX(snapshot_date) FROM inventory_snapshots"
+        f" WHERE snapshot_date < '{D}')",
+        "quarantined: inventory_snapshots.on_hand on_hand >= 0",
+    ),
+]
+#: Table-level faults: they block in quarantine mode too (the last adds a row fault to one).
+STILL_BLOCKED = (
+    "order_lines-last-day-loaded-twice",
+    "order_lines-null-sku_id",
+    "sku_master-missing-column-moq",
+)
+
+
+def _two_active_skus(url: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            sku = pd.read_sql_query("SELECT sku_id, active FROM sku_master", conn)
+    finally:
+        engine.dispose()
+    return sorted(sku.loc[sku["active"].astype(bool), "sku_id"].astype(str))[:2]
+
+
+def _execute(url: str, sql: str) -> None:
+    import sqlalchemy as sa
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql))
+    finally:
+        engine.dispose()
+
+
+def _of_run(frame: pd.DataFrame, skus: list[str], keep: bool = False) -> pd.DataFrame:
+    rows = frame[frame["run_date"].astype(str) == D]
+    if "sku_id" in rows.columns:
+        rows = rows[rows["sku_id"].isin(skus) == keep]
+    return rows.reset_index(drop=True)
+
+
+def _deactivate(url: str, skus: list[str], active: bool = False) -> None:
+    flag = "TRUE" if active else "FALSE"
+    _execute(url, f"UPDATE sku_master SET active = {flag} WHERE sku_id IN ({_quoted(skus)})")
+
+
+def _quoted(skus: list[str]) -> str:
+    return ", ".join(f"'{s}'" for s in skus)
+
+
+def _without_two(url: str, tmp: Path) -> dict[str, pd.DataFrame]:
+    """The reporting tables after a clean run of D with the two SKUs made inactive: what
+    the others' rows must be when those two are quarantined (the forecast intervals and
+    safety stocks are calibrated over the SKUs a run plans, so two SKUs fewer shift them
+    as much as two SKUs discontinued would)."""
+    skus = _two_active_skus(url)
+    _deactivate(url, skus)
+    run_pipeline(_settings(url, tmp), RUN_DATE)
+    _deactivate(url, skus, active=True)
+    return _tables(url)
+
+
+def _assert_quarantined(
+    url: str,
+    tmp: Path,
+    case: Held,
+    clean: dict[str, pd.DataFrame],
+    without: dict[str, pd.DataFrame],
+) -> None:
+    """Run D in quarantine mode after ``case`` hit two SKUs: exactly those are listed with
+    no order and the reason; every other SKU's rows are those of a clean run with the two
+    SKUs inactive (``without``), and their point forecasts those of the clean run."""
+    skus = _two_active_skus(url)
+    _execute(url, case.sql.format(skus=_quoted(skus)))
+    settings = Settings.load({**_settings(url, tmp).as_dict(), "dq_mode": "quarantine"})
+
+    summary = run_pipeline(settings, RUN_DATE)
+
+    assert summary["status"] == "success" and summary["skus_quarantined"] == 2, summary
+    after = _tables(url)
+    orders = _of_run(after["replenishment_orders"], skus, keep=True)
+    assert sorted(orders["sku_id"]) == skus, orders
+    assert (orders["order_qty"] == 0).all() and (orders["model"] == "quarantined").all()
+    assert orders["reason"].str.startswith(case.reason).all(), orders["reason"].tolist()
+    for table in ("demand_forecast", "forecast_accuracy"):
+        assert _of_run(after[table], skus, keep=True).empty, table
+    for table in ("demand_forecast", "replenishment_orders", "forecast_accuracy"):
+        pd.testing.assert_frame_equal(
+            _of_run(after[table], skus), _of_run(without[table], skus), obj=table
+        )
+    keys = ["sku_id", "forecast_date", "yhat", "model"]
+    pd.testing.assert_frame_equal(
+        _of_run(after["demand_forecast"], skus)[keys],
+        _of_run(clean["demand_forecast"], skus)[keys],
+        obj="point forecasts against the clean run",
+    )
+    run = _of_run(after["pipeline_runs"], skus).iloc[0]
+    assert run["status"] == "success" and int(run["skus_quarantined"]) == 2
+    assert int(run["skus_total"]) == int(_of_run(clean["pipeline_runs"], skus)["skus_total"][0]) - 2
+    assert all(s in run["reason"] for s in skus), run["reason"]
+    dq = _of_run(after["data_quality_results"], skus)
+    assert int(dq["failed_critical"].astype(int).sum()) >= 1
+    assert "quarantined by data quality (no order)" in Path(run["report_path"]).read_text()
+    assert _view_run_status(url) == ["success"]
+
+
+def _view_run_status(url: str) -> list[str]:
+    """run_status of D in v_data_quality_history (what a BI chart of the gate shows)."""
+    import sqlalchemy as sa
+
+    from replenishment.db import schema_prefix
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            view = f"{schema_prefix(conn, 'reporting')}v_data_quality_history"
+            rows = conn.execute(sa.text(f"SELECT run_date, run_status FROM {view}")).all()
+    finally:
+        engine.dispose()
+    return sorted({str(status) for day, status in rows if str(day)[:10] == D})
+
+
+@pytest.fixture(scope="module")
+def without_two(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, pd.DataFrame]:
+    """The template's reporting tables after a run of D with its two first active SKUs
+    inactive (:func:`_without_two`)."""
+    tmp = tmp_path_factory.mktemp("without_two")
+    path = tmp / "warehouse.db"
+    shutil.copy(template, path)
+    return _without_two(f"sqlite:///{path}", tmp)
+
+
+@pytest.mark.parametrize("case", HELD, ids=[c.id for c in HELD])
+def test_quarantine_leaves_out_exactly_the_skus_of_a_row_fault(
+    case: Held, warehouse: Path, tmp_path: Path, without_two: dict[str, pd.DataFrame]
+) -> None:
+    url = f"sqlite:///{warehouse}"
+    _assert_quarantined(url, tmp_path, case, _tables(url), without_two)
+
+
+@pytest.mark.parametrize("case_id", STILL_BLOCKED)
+def test_quarantine_mode_still_blocks_a_table_level_fault(
+    case_id: str, warehouse: Path, tmp_path: Path
+) -> None:
+    case = next(c for c in CRITICAL if c.id == case_id)
+    url = f"sqlite:///{warehouse}"
+    before = _tables(url)
+    _apply(warehouse, case.sql)
+    if case_id == STILL_BLOCKED[-1]:  # a row fault beside it changes nothing
+        _apply(warehouse, f"UPDATE inventory_snapshots SET on_hand = -5 WHERE {LAST_SNAPSHOT}")
+    settings = Settings.load({**_settings(url, tmp_path).as_dict(), "dq_mode": "quarantine"})
+
+    with pytest.raises(DataQualityError) as raised:
+        run_pipeline(settings, RUN_DATE)
+
+    _assert_names(str(raised.value), case)
+    after = _tables(url)
+    _assert_kept(before, after)
+    _assert_blocked(before, after, case)
+    assert runs(settings.staging_dir) == {}, "staging not cleaned up"
+
+
+@pytest.mark.postgres
+def test_quarantine_on_postgres(pg_warehouse: str, tmp_path: Path) -> None:
+    run_pipeline(_settings(pg_warehouse, tmp_path / "clean"), RUN_DATE)
+    clean = _tables(pg_warehouse)
+    without = _without_two(pg_warehouse, tmp_path / "without")
+    _assert_quarantined(pg_warehouse, tmp_path, HELD[0], clean, without)

@@ -38,6 +38,7 @@ def test_every_setting_has_help_and_the_short_lists_are_choices():
     run = _options("run")
     assert run["--policy"].choices == ("periodic", "continuous")
     assert run["--service-target"].choices == ("cycle", "fill_rate")
+    assert run["--dq-mode"].choices == ("block", "quarantine")
     assert set(SETTING_CHOICES) <= fields
 
 
@@ -168,3 +169,24 @@ def test_dev_ui_fits_the_machine_and_ctrl_c_stops_everything(tmp_path):
     for pid in alive:  # do not leave them behind when the test fails
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"./dev ui left {alive} running"
+
+
+def test_summary_names_the_quarantined_skus():
+    from replenishment.cli import summary_text
+
+    summary = {
+        "run_date": "2026-07-01",
+        "skus_total": 22,
+        "skus_prophet": 20,
+        "skus_intermittent": 2,
+        "skus_fallback": 0,
+        "skus_failed": 0,
+        "orders_placed": 3,
+        "order_value": 120.0,
+        "wape": None,
+        "baseline_wape": None,
+    }
+    settings = Settings.load(env={})
+    assert "quarantined" not in summary_text(summary, settings)
+    held = {**summary, "skus_quarantined": 2, "reason": "2 SKU(s) quarantined by data quality: A"}
+    assert "2 SKU(s) quarantined by data quality: A (no order)" in summary_text(held, settings)

@@ -21,11 +21,26 @@ def test_defaults_environment_then_overrides():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"horizon_days": 0}, {"interval_width": 1.0}, {"policy": "weekly"}, {"forecast_batches": 0}],
+    [
+        {"horizon_days": 0},
+        {"interval_width": 1.0},
+        {"policy": "weekly"},
+        {"forecast_batches": 0},
+        {"dq_mode": "skip"},
+    ],
 )
 def test_invalid_settings_are_refused(bad):
     with pytest.raises(ValueError):
         Settings.load(bad, env={})
+
+
+def test_dq_mode_blocks_by_default_and_is_read_like_the_others():
+    assert Settings.load(env={}).dq_mode == "block"
+    assert Settings.load(env={"REPLENISHMENT_DQ_MODE": "quarantine"}).dq_mode == "quarantine"
+    assert (
+        Settings.load({"dq_mode": "block"}, env={"REPLENISHMENT_DQ_MODE": "quarantine"}).dq_mode
+        == "block"
+    )
 
 
 def test_booleans_from_the_environment_and_options():

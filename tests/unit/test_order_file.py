@@ -69,6 +69,8 @@ def test_exceptions_name_what_a_buyer_checks():
         "lead-time spread unknown",
         "MOQ applied",
     ]
+    held = _row("C", 0.0, on_hand=0.0, model="quarantined", reason="quarantined: x.y rule")
+    assert order_exceptions(held) == ["quarantined by data quality"]
 
 
 def test_buyer_file_columns_rounding_and_order():
