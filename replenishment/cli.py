@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings: Settings, run_date: dt.date) -> int:
     from replenishment.db import unreachable
     from replenishment.pipeline import run_pipeline
+    from replenishment.staging import StagingError
     from replenishment.validate import DataQualityError
 
     try:
@@ -245,6 +246,9 @@ def _run(settings: Settings, run_date: dt.date) -> int:
     except DataQualityError as exc:
         print(f"validation failed for {run_date}:\n{exc}", file=sys.stderr)
         return 2
+    except StagingError as exc:
+        print(f"run {run_date} failed: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         message = unreachable(exc, settings.warehouse_url)
         if message is None:

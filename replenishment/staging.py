@@ -21,10 +21,12 @@ Airflow connection (``fs``).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import fsspec
@@ -170,7 +172,22 @@ class Staging:
         return self._file(name)
 
     def _write_frame(self, name: str, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self._new_file(name + _PARQUET), index=False, filesystem=self.fs)
+        with self._writing(name):
+            frame.to_parquet(self._new_file(name + _PARQUET), index=False, filesystem=self.fs)
+
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """A full disk or quota is said in one line naming the staging area and the file,
+        as a :class:`StagingError` (the stage fails; nothing is loaded)."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(exc):
+                raise
+            raise StagingError(
+                f"staging area {self.url} is full (no space left on device) writing {name!r}: "
+                "free space there or point staging_dir elsewhere"
+            ) from None
 
     def _read_frame(
         self,
@@ -290,7 +307,7 @@ class Staging:
     # ------------------------------------------------------------------ small JSON files
 
     def _write_text(self, name: str, text: str) -> None:
-        with self.fs.open(self._new_file(name), "w") as f:
+        with self._writing(name), self.fs.open(self._new_file(name), "w") as f:
             f.write(text)
 
     def save_timing(self, stage: str, started_at: dt.datetime, seconds: float) -> None:

@@ -1,5 +1,5 @@
 """Faults in flight (issue 16): the warehouse's server restarted during extract and during
-load, for real, and a warehouse that cannot be reached.
+load, for real, a warehouse that cannot be reached, and a staging area that fills up.
 
 The stages are called one by one as the DAG's tasks run them, so a failed task's retry
 finds its staged inputs. The server is one of the test's own (tests/pg_cluster.py), so its
@@ -9,12 +9,14 @@ restarts do not touch the machine's PostgreSQL that other tests use.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from replenishment.config import Settings
@@ -30,6 +32,7 @@ from replenishment.pipeline import (
     stage_validate,
 )
 from replenishment.staging import Staging
+from tests.conftest import REQUIRE_POSTGRES
 from tests.pg_cluster import Cluster, temporary_cluster
 from tests.support import RUN_DATE, SMALL_DEMO, assert_same_outputs, outputs
 
@@ -146,3 +149,47 @@ def test_an_unreachable_warehouse_is_one_line_naming_the_host(tmp_path):
     assert last.startswith(f"run {RUN_DATE} failed: cannot reach the warehouse at 127.0.0.1:1 ")
     assert "(database warehouse)" in last
     assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 200 KiB tmpfs: a staging area that fills up during the run (mounting needs root)."""
+    if os.geteuid() != 0 and not REQUIRE_POSTGRES:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_staging_disk_fails_the_run_in_one_line_and_loads_nothing(
+    sqlite_warehouse, full_disk, tmp_path
+):
+    cli = [str(BIN / "replenishment"), "run", "--date", RUN_DATE.isoformat()]
+    cli += ["--url", sqlite_warehouse, "--data-docs-dir", str(tmp_path / "docs")]
+    first = subprocess.run(
+        [*cli, "--staging-dir", str(tmp_path / "staging")], capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = outputs(sqlite_warehouse, RUN_DATE)
+
+    done = subprocess.run(
+        [*cli, "--staging-dir", str(full_disk)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"run {RUN_DATE} failed: staging area {full_disk}/"), last
+    assert "is full (no space left on device)" in last
+
+    after = outputs(sqlite_warehouse, RUN_DATE)
+    for table in OUTPUT_TABLES:  # only the run's status row says it failed
+        if table != "pipeline_runs":
+            pd.testing.assert_frame_equal(
+                before[table].astype(str), after[table].astype(str), obj=table
+            )
+    status = after["pipeline_runs"].iloc[0]
+    assert status["status"] == "failed" and "is full" in status["reason"], status.to_dict()
