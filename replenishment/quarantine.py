@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from replenishment.db import check_identifier
 from replenishment.validate_results import CRITICAL, Failure, ValidationReport
 from replenishment.validate_suites import SKU_SCOPE, UNEXPECTED_ROWS, SuiteSpec
 
@@ -63,7 +64,8 @@ def _distinct_sku_ids(
 
 
 def _batch(spec: SuiteSpec) -> str:
-    return spec.as_of_query or f"SELECT * FROM {spec.table}"
+    table = check_identifier(spec.table, "suite table")
+    return spec.as_of_query or f"SELECT * FROM {table}"
 
 
 def _unexpected_rows_sku_ids(engine: Engine, spec: SuiteSpec, query: str) -> tuple[str, ...] | None:
@@ -83,7 +85,8 @@ def _unexpected_rows_sku_ids(engine: Engine, spec: SuiteSpec, query: str) -> tup
         return _distinct_sku_ids(engine, f"{batch} {select}")
     if not spec.key_columns or not set(spec.key_columns) <= columns:
         return None
-    on = " AND ".join(f"b.{k} = u.{k}" for k in spec.key_columns)
+    keys = [check_identifier(k, "key column") for k in spec.key_columns]
+    on = " AND ".join(f"b.{k} = u.{k}" for k in keys)
     join = f"SELECT b.sku_id, COUNT(*) AS n FROM asof_batch AS b JOIN {rows} ON {on}"
     join += " GROUP BY b.sku_id"
     return _distinct_sku_ids(engine, f"{batch} {join}")
@@ -92,7 +95,12 @@ def _unexpected_rows_sku_ids(engine: Engine, spec: SuiteSpec, query: str) -> tup
 def _condition(expectation_type: str, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The WHERE condition (and bind values) of the rows a column map expectation fails,
     as GX's own SQL states it: NULLs fail only ``not_be_null``; the pair rule skips a
-    row with either value missing (the suites' ``ignore_row_if``)."""
+    row with either value missing (the suites' ``ignore_row_if``). Column names are
+    checked as plain identifiers; values are bind parameters."""
+    kwargs = {
+        k: check_identifier(v, k) if k in ("column", "column_A", "column_B") else v
+        for k, v in kwargs.items()
+    }
     if expectation_type == "expect_column_values_to_not_be_null":
         return f"{kwargs['column']} IS NULL", {}
     if expectation_type == "expect_column_values_to_be_in_set":

@@ -198,6 +198,17 @@ SAFE_INTERPOLATIONS: dict[str, dict[str, str]] = {
         "', '.join(columns)": "checked against db.IDENTIFIER in bulk_insert",
         "placeholders": "':name' bind markers built from checked column names",
     },
+    "quarantine.py": {
+        "table": "a suite's table name, checked by db.check_identifier",
+        "_batch(spec)": "a suite's as_of_query (reviewed include/expectations files; only ISO "
+        "dates from a datetime.date rendered in) or SELECT * of its checked table",
+        "batch": "WITH clause of that batch query",
+        "rows": "a suite's unexpected_rows_query with {batch} replaced by the CTE name",
+        "on": "'b.key = u.key' of the suite's key columns, checked by db.check_identifier",
+        "where": "the row condition of _condition: column names checked by "
+        "db.check_identifier, values bound",
+    },
+    "report_changes.py": {"prefix": "db.schema_prefix result"},
     "validate.py": {
         "spec.table": "suite table name from include/expectations (reviewed files)",
         "batch": "as_of_query of a suite; only ISO dates from a datetime.date are rendered in",

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from prophet.make_holidays import make_holidays_df
 
-from replenishment.forecast import ForecastConfig, holidays_frame
+from replenishment.forecast import ForecastConfig, ForecastResult, holidays_frame
 from replenishment.forecast import prophet_batch as pb
 from replenishment.forecast import prophet_features as pf
 from replenishment.forecast.models import ModelContext
@@ -107,7 +107,7 @@ def _worker_imports(tmp: Path, constant_sku: bool) -> list[str]:
         text=True,
         check=True,
     )
-    summary = pd.read_parquet(tmp / "chunk" / "out.summary.parquet")
+    summary = ForecastResult.load(tmp / "chunk", "out").summary
     assert (summary["model"] == "prophet").all() and len(summary) == len(ids)
     return list(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
 
