@@ -284,15 +284,11 @@ def estimate_lead_times(
     ev = lead_time_evidence(purchase_orders, run_date)
     ev = ev[ev["sku_id"].isin(set(ids))]
     n = len(ids)
+    all_rows = pd.Index(ids).get_indexer(ev["sku_id"])
     current, shifted = level_shifts(
-        pd.Index(ids).get_indexer(ev["sku_id"]),
-        ev["lead_days"].to_numpy(),
-        ev["age_days"].to_numpy(),
-        n,
-        rule,
+        all_rows, ev["lead_days"].to_numpy(), ev["age_days"].to_numpy(), n, rule
     )
-    ev = ev[current]
-    rows = pd.Index(ids).get_indexer(ev["sku_id"])
+    ev, rows = ev[current], all_rows[current]
     w = np.power(0.5, ev["age_days"].to_numpy() / rule.half_life_days)
     lead = ev["lead_days"].to_numpy()
     weight = np.bincount(rows, weights=w, minlength=n)
