@@ -140,6 +140,17 @@ def load_plugin() -> ModuleType:
     return module
 
 
+def active_skus(url: str) -> list[str]:
+    """The active SKUs of a warehouse's sku_master, sorted."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            sku = pd.read_sql_query("SELECT sku_id, active FROM sku_master", conn)
+    finally:
+        engine.dispose()
+    return sorted(sku.loc[sku["active"].astype(bool), "sku_id"].astype(str))
+
+
 def raw_output(url: str, table: str) -> pd.DataFrame:
     """Every row of a reporting table, wall-clock columns included."""
     engine = make_engine(url)

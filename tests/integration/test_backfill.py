@@ -31,6 +31,7 @@ from tests.airflow_stack import airflow_stack as start_stack
 from tests.support import (
     RUN_DATE,
     InjectedLoadFailure,
+    active_skus,
     assert_same_outputs,
     check_contract,
     fail_load_after,
@@ -58,16 +59,6 @@ def _settings(url: str, staging: Path, docs: Path, **overrides) -> Settings:
         },
         env={},
     )
-
-
-def _active_skus(url: str) -> list[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            sku = pd.read_sql_query("SELECT sku_id, active FROM sku_master", conn)
-    finally:
-        engine.dispose()
-    return sorted(sku.loc[sku["active"].astype(bool), "sku_id"])
 
 
 def _insert(url: str, table: str, rows: list[dict]) -> None:
@@ -108,7 +99,7 @@ def planned(planned_demo: dict, tmp_path: Path) -> dict:
 
 def _insert_rows_from_the_run_date_on(url: str) -> None:
     """Sales, stock and purchase orders dated D or later, large enough to move every number."""
-    skus = _active_skus(url)
+    skus = active_skus(url)
     lines, snapshots, pos = [], [], []
     stamps = [
         dt.datetime.combine(RUN_DATE, dt.time(0, 0, 0)),  # the first instant of D
@@ -176,7 +167,7 @@ def test_rows_dated_on_or_after_the_run_date_do_not_change_its_outputs(planned):
         seen = extract(engine, RUN_DATE + DAY, horizon_days=28)
     finally:
         engine.dispose()
-    n_skus = len(_active_skus(url))
+    n_skus = len(active_skus(url))
     day_d = seen.demand[pd.to_datetime(seen.demand["ds"]).dt.date == RUN_DATE]
     assert len(day_d) == n_skus and (day_d["y"] >= 5000).all(), day_d
     assert (pd.to_datetime(seen.on_hand["snapshot_date"]).dt.date == RUN_DATE).sum() == n_skus
@@ -189,7 +180,7 @@ def test_rows_dated_on_or_after_the_run_date_do_not_change_its_outputs(planned):
 def test_a_purchase_order_received_on_the_run_date_is_still_on_order(planned):
     url = planned["url"]
     before = outputs(url, RUN_DATE)
-    sku = _active_skus(url)[0]
+    sku = active_skus(url)[0]
     placed = RUN_DATE - 10 * DAY
     _insert(
         url,

@@ -41,7 +41,7 @@ from replenishment.pipeline import run_pipeline
 from replenishment.staging import runs
 from replenishment.validate import SOURCE_SUITES, DataQualityError
 from tests.integration.test_dag import BIN, _env, airflow_home, run_dag  # noqa: F401 (fixture)
-from tests.support import RUN_DATE, check_contract
+from tests.support import RUN_DATE, active_skus, check_contract
 
 pytestmark = pytest.mark.slow
 
@@ -669,16 +669,6 @@ STILL_BLOCKED = (
 )
 
 
-def _two_active_skus(url: str) -> list[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            sku = pd.read_sql_query("SELECT sku_id, active FROM sku_master", conn)
-    finally:
-        engine.dispose()
-    return sorted(sku.loc[sku["active"].astype(bool), "sku_id"].astype(str))[:2]
-
-
 def _execute(url: str, sql: str) -> None:
     import sqlalchemy as sa
 
@@ -711,7 +701,7 @@ def _without_two(url: str, tmp: Path) -> dict[str, pd.DataFrame]:
     the others' rows must be when those two are quarantined (the forecast intervals and
     safety stocks are calibrated over the SKUs a run plans, so two SKUs fewer shift them
     as much as two SKUs discontinued would)."""
-    skus = _two_active_skus(url)
+    skus = active_skus(url)[:2]
     _deactivate(url, skus)
     run_pipeline(_settings(url, tmp), RUN_DATE)
     _deactivate(url, skus, active=True)
@@ -728,7 +718,7 @@ def _assert_quarantined(
     """Run D in quarantine mode after ``case`` hit two SKUs: exactly those are listed with
     no order and the reason; every other SKU's rows are those of a clean run with the two
     SKUs inactive (``without``), and their point forecasts those of the clean run."""
-    skus = _two_active_skus(url)
+    skus = active_skus(url)[:2]
     _execute(url, case.sql.format(skus=_quoted(skus)))
     settings = Settings.load({**_settings(url, tmp).as_dict(), "dq_mode": "quarantine"})
 
