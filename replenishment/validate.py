@@ -237,12 +237,16 @@ def _plan_suite(spec: SuiteSpec, tables: Mapping[str, set[str] | None]) -> _Plan
 
 
 def _example_rows(engine: Engine, spec: SuiteSpec, query: str) -> tuple[str, ...]:
-    """Up to MAX_EXAMPLES rows of an unexpected-rows query, run on the same as-of batch."""
+    """Up to MAX_EXAMPLES rows of an unexpected-rows query, run on the same as-of batch.
+
+    The query is a MATERIALIZED common table expression: a LIMIT over a plain subquery
+    lets PostgreSQL plan the whole check for the first few rows (nested loops over window
+    functions), which took the 10,000-SKU outlier check from 9 s to 248 s."""
     batch = spec.as_of_query or f"SELECT * FROM {spec.table}"
     sql = (
-        f"WITH asof_batch AS ({batch}) "
-        f"SELECT * FROM ({query.replace('{batch}', 'asof_batch')}) AS unexpected "
-        f"LIMIT {MAX_EXAMPLES}"
+        f"WITH asof_batch AS ({batch}), "
+        f"unexpected AS MATERIALIZED ({query.replace('{batch}', 'asof_batch')}) "
+        f"SELECT * FROM unexpected LIMIT {MAX_EXAMPLES}"
     )
     try:
         with engine.connect() as conn:
