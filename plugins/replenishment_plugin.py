@@ -351,6 +351,16 @@ def sku_series(
     )
     for row in forecast:
         row["forecast_date"] = _day(row["forecast_date"])
+    accuracy = _rows(
+        conn,
+        f"""
+        SELECT model, selection, incumbent, wape, incumbent_wape, baseline_wape, fva,
+               candidate_wapes
+        FROM {prefix}forecast_accuracy
+        WHERE run_date = :run_date AND sku_id = :sku_id
+        """,
+        params,
+    )
     start = run_date - dt.timedelta(days=history_days)
     horizon_end = dt.date.fromisoformat(forecast[-1]["forecast_date"]) if forecast else run_date
     seen = _window_rows(
@@ -370,6 +380,7 @@ def sku_series(
         "forecast": forecast,
         "promotions": seen["promotions"],
         "order": _for_display(orders[0]),
+        "accuracy": accuracy[0] if accuracy else None,
     }
 
 

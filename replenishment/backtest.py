@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from replenishment.config import Settings, parse_run_date
-from replenishment.forecast import ForecastConfig, forecast_frames, seasonal_naive
+from replenishment.forecast import ForecastConfig, calibrate, forecast_frames, seasonal_naive
 from replenishment.reporting import comment_columns
 from replenishment.warehouse import replace_rows, reporting_transaction
 
@@ -51,6 +51,7 @@ BACKTEST_COLUMNS = [
     "baseline_mase",
     "baseline_bias",
     "beats_baseline",
+    "interval_coverage",
 ]
 
 
@@ -59,9 +60,12 @@ class BacktestConfig:
     """What to backtest; build it with :meth:`from_settings` so a run's settings apply.
 
     Own fields: run_date: every horizon ends before it; origins: cut-offs; step_days:
-    days between them; censoring: leave stock-out days out of the fits. From
-    :class:`~replenishment.config.Settings` (defaults there): horizon_days,
-    holiday_country, min_history_days; workers: forecast processes.
+    days between them; censoring: leave stock-out days out of the fits; only: restrict
+    the candidate models (e.g. ``("prophet", "sba")``: the pipeline before its challengers).
+    From :class:`~replenishment.config.Settings` (defaults there): horizon_days,
+    holiday_country, min_history_days, backtest_days (each origin's forecast chooses its
+    models on a holdout of that many days before the origin, as the daily run does),
+    global_model, interval_width; workers: forecast processes.
     """
 
     run_date: dt.date
@@ -72,6 +76,10 @@ class BacktestConfig:
     min_history_days: int = Settings.min_history_days
     censoring: bool = True
     workers: int = 1
+    backtest_days: int = Settings.backtest_days
+    global_model: bool = Settings.global_model
+    interval_width: float = Settings.interval_width
+    only: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -83,6 +91,7 @@ class BacktestConfig:
         step_days: int = 28,
         censoring: bool = True,
         workers: int | None = None,
+        only: tuple[str, ...] = (),
     ) -> BacktestConfig:
         """The run's settings plus the backtest's own fields (workers: default
         ``settings.worker_count()``)."""
@@ -95,6 +104,10 @@ class BacktestConfig:
             min_history_days=settings.min_history_days,
             censoring=censoring,
             workers=workers or settings.worker_count(),
+            backtest_days=settings.backtest_days,
+            global_model=settings.global_model,
+            interval_width=settings.interval_width,
+            only=only,
         )
 
 
@@ -110,8 +123,12 @@ def rolling_origin(
     stockouts: pd.DataFrame,
     promotions: pd.DataFrame,
     cfg: BacktestConfig,
+    categories: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Per-SKU pooled errors of the pipeline's forecasts and of seasonal-naive (BACKTEST_COLUMNS)."""
+    """Per-SKU pooled errors of the pipeline's forecasts and of seasonal-naive, and the
+    share of scored days inside the calibrated interval (BACKTEST_COLUMNS). Each origin is
+    forecast as the daily run would: every SKU backtested on its own holdout before the
+    origin, its model chosen there, the intervals calibrated on those holdouts."""
     demand = demand.assign(ds=pd.to_datetime(demand["ds"]))
     stockouts = stockouts.assign(ds=pd.to_datetime(stockouts["ds"]))
     censored = set(zip(stockouts["sku_id"], stockouts["ds"], strict=True))
@@ -125,15 +142,22 @@ def rolling_origin(
                 horizon_days=cfg.horizon_days,
                 holiday_country=cfg.holiday_country,
                 min_history_days=cfg.min_history_days,
+                backtest_days=cfg.backtest_days,
+                backtest_every_days=1,
+                global_model=cfg.global_model,
+                interval_width=cfg.interval_width,
             ),
             origin,
-            backtest_days=0,
+            only=cfg.only,
         )
         used_stockouts = stockouts[stockouts["ds"] < o] if cfg.censoring else stockouts.iloc[0:0]
-        result = forecast_frames(sku_ids, known, used_stockouts, promotions, fcfg, cfg.workers)
+        result = forecast_frames(
+            sku_ids, known, used_stockouts, promotions, fcfg, cfg.workers, categories
+        )
+        result = calibrate(result, cfg.interval_width)
         for r in result.summary.itertuples():
             models[str(r.sku_id)] = (str(r.model), str(r.demand_class))
-        f = result.forecast[["sku_id", "forecast_date", "yhat"]].copy()
+        f = result.forecast[["sku_id", "forecast_date", "yhat", "yhat_lower", "yhat_upper"]].copy()
         window = pd.date_range(o, periods=cfg.horizon_days, freq="D")
         actual = (
             demand[(demand["ds"] >= o) & (demand["ds"] <= window[-1])]
@@ -202,6 +226,9 @@ def _pool(
         abs_err=(scored["yhat"] - scored["actual"]).abs(),
         b_err=scored["baseline"] - scored["actual"],
         b_abs=(scored["baseline"] - scored["actual"]).abs(),
+        covered=(
+            (scored["actual"] >= scored["yhat_lower"]) & (scored["actual"] <= scored["yhat_upper"])
+        ).astype(float),
     )
     g = scored.groupby("sku_id").agg(
         scored_days=("actual", "size"),
@@ -213,6 +240,7 @@ def _pool(
         mae=("abs_err", "mean"),
         b_mae=("b_abs", "mean"),
         scale=("scale", "first"),
+        covered=("covered", "mean"),
     )
     units = g["actual_units"].where(g["actual_units"] > 0)
     scale = g["scale"].where(g["scale"] > 0)
@@ -231,6 +259,7 @@ def _pool(
             "baseline_wape": (g["b_abs"] / units).to_numpy(),
             "baseline_mase": (g["b_mae"] / scale).to_numpy(),
             "baseline_bias": (g["b_err"] / units).to_numpy(),
+            "interval_coverage": g["covered"].to_numpy(),
         }
     )
     both = out["wape"].notna() & out["baseline_wape"].notna()
@@ -253,6 +282,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
                 "wape": wape,
                 "baseline_wape": base,
                 "beats_baseline_share": g["beats_baseline"].astype("float").mean(),
+                "interval_coverage": (g["interval_coverage"] * g["scored_days"]).sum()
+                / max(1, g["scored_days"].sum()),
             }
         )
 
@@ -288,7 +319,10 @@ def run(
     if data is None:
         data = extract(engine, cfg.run_date, cfg.horizon_days)
     ids = sorted(data.sku.loc[data.sku["active"], "sku_id"])
-    results = rolling_origin(ids, data.demand, data.stockouts, data.promotions, cfg)
+    categories = dict(
+        zip(data.sku["sku_id"].astype(str), data.sku["category"].astype(str), strict=True)
+    )
+    results = rolling_origin(ids, data.demand, data.stockouts, data.promotions, cfg, categories)
     if write_results:
         write(engine, settings.reporting_schema, cfg.run_date, results)
     engine.dispose()
@@ -312,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-censoring", action="store_true",
                         help="also run without censoring and compare on SKUs with stock-outs")  # fmt: skip
     parser.add_argument("--write", action="store_true", help="store rows in forecast_backtest")
+    parser.add_argument("--only", default="",
+                        help="comma-separated candidate models, e.g. prophet,sba (default: all)")  # fmt: skip
     args = parser.parse_args(argv)
     settings = Settings.load(
         {
@@ -327,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         step_days=args.step_days,
         censoring=not args.no_censoring,
         workers=args.workers,
+        only=tuple(m for m in args.only.split(",") if m),
     )
     from replenishment.db import make_engine
     from replenishment.extract import extract

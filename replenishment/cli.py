@@ -35,7 +35,8 @@ SETTING_HELP = {
     "forecast_batches": "number of forecast batches",
     "forecast_workers": "worker processes in one forecast batch (0 = one per core)",
     "backtest_days": "days of history held out to measure forecast error (0 = no backtest)",
-    "backtest_every_days": "each SKU is backtested on one run date in this many",
+    "backtest_every_days": "each SKU is backtested (its model chosen) on one run date in this many",
+    "global_model": "fit the global LightGBM model across each forecast batch's SKUs",
     "min_history_days": "days of history a SKU needs before Prophet is tried on it",
     "staging_dir": "directory or object-store URL (s3://bucket/prefix) of the runs' intermediate files",
     "staging_conn_id": "Airflow connection of an object-store staging_dir (the DAG only)",
@@ -52,6 +53,7 @@ SETTING_CHOICES = {
     "policy": ("periodic", "continuous"),
     "service_target": ("cycle", "fill_rate"),
     "publish_views": ("true", "false"),
+    "global_model": ("true", "false"),
     "dq_mode": DQ_MODES,
 }
 
@@ -141,6 +143,7 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "
             f"(prophet {summary['skus_prophet']}, intermittent {summary['skus_intermittent']}, "
+            f"challenger {summary.get('skus_challenger', 0)}, "
             f"fallback {summary['skus_fallback']}, failed {summary['skus_failed']})",
             *held,
             f"orders recommended: {summary['orders_placed']} "

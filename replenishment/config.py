@@ -57,8 +57,13 @@ class Settings:
     #: Days of history held out to measure forecast error (0 disables the backtest).
     backtest_days: int = 28
     #: Each SKU is backtested on one run date in this many (1 = every SKU every run);
-    #: the others get their error spread calibrated on the day's backtested SKUs.
-    backtest_every_days: int = 7
+    #: a backtested SKU's model is chosen among its candidates by the holdout error, the
+    #: others get their class's first candidate and their error spread calibrated on the
+    #: day's backtested SKUs.
+    backtest_every_days: int = 1
+    #: Fit the global LightGBM model across the SKUs of each forecast batch (a candidate
+    #: for every SKU with history; the cold-start model of SKUs with little history).
+    global_model: bool = True
     #: Days of history a SKU needs before Prophet is tried on it.
     min_history_days: int = 56
     #: Where the stages hand data to each other, as ``<staging_dir>/<run_date>/<run_id>/``:

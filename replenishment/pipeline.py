@@ -204,6 +204,7 @@ def stage_forecast(
         demand = staging.read("demand", sku_ids=sku_ids)
         stockouts = staging.read("stockouts", sku_ids=sku_ids)
         promotions = staging.read("promotions", sku_ids=sku_ids)
+        sku = staging.read("sku", sku_ids=sku_ids, columns=["sku_id", "category"])
         cfg = ForecastConfig.from_settings(settings, run_date)
         result = forecast_frames(
             sku_ids,
@@ -212,6 +213,9 @@ def stage_forecast(
             promotions,
             cfg,
             workers=settings.worker_count(tasks_at_once),
+            categories=dict(
+                zip(sku["sku_id"].astype(str), sku["category"].astype(str), strict=True)
+            ),
         )
         staging.save_batch(batch, result.frames())
     summary = result.summary
@@ -402,6 +406,7 @@ def _run_summary(
     accuracy: pd.DataFrame,
     timings: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
+    from replenishment.forecast import FALLBACK_MODELS
     from replenishment.quarantine import QUARANTINED, summary_reason
 
     models = result.summary["model"]
@@ -428,7 +433,8 @@ def _run_summary(
         "skus_total": int(len(result.summary)),
         "skus_prophet": int((models == "prophet").sum()),
         "skus_intermittent": int((models == "sba").sum()),
-        "skus_fallback": int((~models.isin(["prophet", "sba"])).sum()),
+        "skus_challenger": int((~models.isin(["prophet", "sba", *FALLBACK_MODELS])).sum()),
+        "skus_fallback": int(models.isin(FALLBACK_MODELS).sum()),
         "skus_failed": int(result.summary["failed"].sum()),
         "skus_quarantined": int((orders["model"] == QUARANTINED).sum()),
         "reason": summary_reason(orders),

@@ -77,6 +77,9 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], str], bool]] = {
     "skus": ("SKUs", _whole, True),
     "wape": ("WAPE", _percent, True),
     "baseline_wape": ("Seasonal-naive WAPE", _percent, True),
+    "model": ("Model", str, False),
+    "selection": ("Chosen by", str, False),
+    "fva": ("Value added", _percent, True),
     "suite": ("Suite", str, False),
     "success": ("Passed", lambda v: "yes" if bool(v) else "no", False),
     "evaluated_expectations": ("Expectations", _whole, True),
@@ -201,16 +204,28 @@ def _accuracy_by_class(accuracy: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _models_chosen(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """SKUs per forecast model and how it was chosen, with the median holdout WAPE and the
+    median forecast value added over seasonal naive (FVA = 1 - wape / baseline_wape)."""
+    columns = ["model", "selection", "skus", "wape", "fva"]
+    if not len(accuracy) or "selection" not in accuracy:
+        return pd.DataFrame(columns=columns)
+    g = accuracy.groupby(["model", "selection"], dropna=False)
+    out = g.agg(skus=("sku_id", "size"), wape=("wape", "median"), fva=("fva", "median"))
+    return out.reset_index().sort_values("skus", ascending=False)[columns]
+
+
 def _totals(summary: dict[str, Any], currency: str) -> pd.DataFrame:
     """The run's headline numbers as (measure, value) rows, written as text."""
     g = summary.get
     models = " / ".join(
-        _whole(g(k)) for k in ("skus_prophet", "skus_intermittent", "skus_fallback")
+        _whole(g(k) or 0)
+        for k in ("skus_prophet", "skus_intermittent", "skus_challenger", "skus_fallback")
     )
     return pd.DataFrame(
         [
             ("SKUs forecast", _whole(g("skus_total"))),
-            ("by Prophet / SBA / fallback", models),
+            ("by Prophet / SBA / a challenger (backtest winner, cold start) / fallback", models),
             ("SKUs whose model failed (fell back)", _whole(g("skus_failed"))),
             ("SKUs quarantined by data quality (no order)", _whole(g("skus_quarantined") or 0)),
             ("Orders recommended", _whole(g("orders_placed"))),
@@ -351,6 +366,7 @@ def write_report(
 <p>The last {CHART_HISTORY_DAYS} days of actual demand before the run date, and the forecast.</p>
 {_legend()}{charts}
 <h2>Forecast accuracy (holdout backtest of the SKUs backtested in this run)</h2>{_table(_accuracy_by_class(accuracy), ["demand_class", "skus", "wape", "baseline_wape"], currency)}
+<h2>Forecast models (chosen per SKU on the holdout; median WAPE and value added over seasonal naive)</h2>{_table(_models_chosen(accuracy), ["model", "selection", "skus", "wape", "fva"], currency)}
 <h2>Data quality</h2>{_data_docs_link(quality)}{_table(quality, quality_cols, currency)}
 </body></html>
 """

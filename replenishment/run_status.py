@@ -62,6 +62,7 @@ def status_row(
                 "skus_total": 0,
                 "skus_prophet": 0,
                 "skus_intermittent": 0,
+                "skus_challenger": 0,
                 "skus_fallback": 0,
                 "skus_failed": 0,
                 "skus_quarantined": 0,

@@ -15,5 +15,6 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}forecast_backtest (
     baseline_mase   DOUBLE PRECISION,
     baseline_bias   DOUBLE PRECISION,
     beats_baseline  INTEGER,
+    interval_coverage DOUBLE PRECISION,
     PRIMARY KEY (run_date, sku_id)
 );

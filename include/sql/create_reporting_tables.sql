@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}forecast_accuracy (
     baseline_mase   DOUBLE PRECISION,
     baseline_bias   DOUBLE PRECISION,
     beats_baseline  INTEGER,
+    selection       VARCHAR(16),
+    incumbent       VARCHAR(32),
+    incumbent_wape  DOUBLE PRECISION,
+    fva             DOUBLE PRECISION,
+    candidate_wapes VARCHAR(400),
     PRIMARY KEY (run_date, sku_id)
 );
 
@@ -96,6 +101,7 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}pipeline_runs (
     skus_total        INTEGER          NOT NULL,
     skus_prophet      INTEGER          NOT NULL,
     skus_intermittent INTEGER          NOT NULL,
+    skus_challenger   INTEGER,
     skus_fallback     INTEGER          NOT NULL,
     skus_failed       INTEGER          NOT NULL,
     skus_quarantined  INTEGER,

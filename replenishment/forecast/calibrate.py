@@ -1,27 +1,74 @@
-"""Error spread for every SKU of a run, from the SKUs backtested in it.
+"""Error spread and calibrated intervals for every SKU of a run, from its backtests.
 
-Lives here: :func:`calibrate` and :data:`MIN_CALIBRATION_SKUS`.
-May import: :mod:`.config`, :mod:`.runner` (the interval's z).
+Lives here: :func:`calibrate`, :func:`conformal_quantiles` and their constants.
+May import: numpy, pandas, :mod:`.config`, :mod:`.runner` (the interval's z).
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
 
 from replenishment.forecast.config import FORECAST_COLUMNS, ForecastResult
 from replenishment.forecast.runner import interval_z
 
 #: SKUs with a backtest a model needs before its own sigma ratio is used.
 MIN_CALIBRATION_SKUS = 5
+#: Held-out SKU-days a demand class needs before its own conformal quantiles are used
+#: (all classes pooled below it).
+MIN_CONFORMAL_SCORES = 200
+
+
+def conformal_quantiles(scores: np.ndarray, interval_width: float) -> tuple[float, float]:
+    """(lower, upper) split-conformal quantiles of ``scores`` for a central interval of
+    ``interval_width``: the order statistics at ceil((n + 1) p) / n for p = (1 -/+ w) / 2,
+    the finite-sample correction of split conformal prediction (Lei, G'Sell, Rinaldo,
+    Tibshirani & Wasserman 2018, "Distribution-free predictive inference for regression",
+    JASA 113(523), section 2.2), one per tail so a skewed error gets a skewed interval.
+
+    >>> conformal_quantiles(np.arange(-50.0, 50.0), 0.8)
+    (-41.0, 40.0)
+    """
+    n = scores.size
+    sorted_scores = np.sort(scores)
+    lo_rank = math.floor((n + 1) * (1 - interval_width) / 2)
+    hi_rank = math.ceil((n + 1) * (1 + interval_width) / 2)
+    lo = sorted_scores[min(max(lo_rank, 1), n) - 1]
+    hi = sorted_scores[min(max(hi_rank, 1), n) - 1]
+    return float(lo), float(hi)
+
+
+def _scores(errors: pd.DataFrame) -> pd.DataFrame:
+    """Normalised held-out errors (demand_class, score): (actual - forecast) / scale, on
+    observed days with a positive scale (the backtest fit's in-sample sigma)."""
+    ok = ~errors["censored"].astype(bool) & (errors["scale"] > 0) & errors["actual"].notna()
+    e = errors[ok]
+    return pd.DataFrame(
+        {
+            "demand_class": e["demand_class"].to_numpy(),
+            "score": ((e["actual"] - e["forecast"]) / e["scale"]).to_numpy(dtype=float),
+        }
+    )
 
 
 def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
-    """Error spread for every SKU of a run, from the SKUs backtested in it.
+    """Error spread and intervals for every SKU of a run, from the SKUs backtested in it.
 
-    A SKU backtested in this run keeps its holdout RMSE as ``sigma_daily``. For
-    the others, the in-sample sigma (which understates out-of-sample error) is
-    scaled by the median ratio holdout RMSE / in-sample sigma of the SKUs of the
-    same model backtested in this run (all models pooled below
-    ``MIN_CALIBRATION_SKUS``; 1 without any). yhat_lower/yhat_upper follow.
-    Deterministic for a run date: it uses only that run's own fits.
+    ``sigma_daily``: a SKU backtested in this run keeps its holdout RMSE; for the others,
+    the in-sample sigma (which understates out-of-sample error) is scaled by the median
+    ratio holdout RMSE / in-sample sigma of the SKUs of the same model backtested in this
+    run (all models pooled below ``MIN_CALIBRATION_SKUS``; 1 without any).
+
+    ``yhat_lower`` / ``yhat_upper``: split-conformal intervals calibrated on the run's
+    held-out days. Each held-out day's score is its error divided by the backtest fit's
+    in-sample sigma (a normaliser fitted before the holdout, so the scores are honest
+    out-of-sample errors); per demand class (pooled below ``MIN_CONFORMAL_SCORES``), the
+    scores' lower and upper quantiles (:func:`conformal_quantiles`) times the SKU's
+    in-sample sigma are added to ``yhat`` (the lower bound clipped at 0). Without any
+    held-out day, yhat -/+ z x sigma_daily. Deterministic for a run date: it uses only
+    that run's own fits.
     """
     summary = result.summary.copy()
     has = summary["backtest_rmse"].notna() & (summary["in_sample_sigma"] > 0)
@@ -39,13 +86,41 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
         summary["backtest_rmse"].notna(), summary["in_sample_sigma"] * factor
     )
     summary["sigma_daily"] = summary["sigma_daily"].fillna(0.0)
-    z = interval_z(interval_width)
-    forecast = result.forecast.merge(summary[["sku_id", "sigma_daily"]], on="sku_id", how="left")
-    forecast["yhat_lower"] = (forecast["yhat"] - z * forecast["sigma_daily"]).clip(lower=0)
-    forecast["yhat_upper"] = forecast["yhat"] + z * forecast["sigma_daily"]
+    per_sku = summary[["sku_id", "sigma_daily", "in_sample_sigma", "demand_class"]]
+    forecast = result.forecast.merge(per_sku, on="sku_id", how="left")
+    lower, upper = _intervals(forecast, result.backtest_errors, interval_width)
+    forecast["yhat_lower"] = np.clip(lower, 0, None)
+    forecast["yhat_upper"] = np.maximum(upper, forecast["yhat"].to_numpy(dtype=float))
     return ForecastResult(
         forecast=forecast[FORECAST_COLUMNS],
         accuracy=result.accuracy,
         summary=summary,
         backtest_errors=result.backtest_errors,
     )
+
+
+def _intervals(
+    forecast: pd.DataFrame, errors: pd.DataFrame, interval_width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) per forecast row (forecast holds yhat, sigma_daily, in_sample_sigma,
+    demand_class); see :func:`calibrate`."""
+    yhat = forecast["yhat"].to_numpy(dtype=float)
+    sigma = forecast["sigma_daily"].to_numpy(dtype=float)
+    normal = interval_z(interval_width) * sigma
+    scores = _scores(errors) if len(errors) and "scale" in errors else pd.DataFrame()
+    if scores.empty:
+        return yhat - normal, yhat + normal
+    everything = conformal_quantiles(scores["score"].to_numpy(), interval_width)
+    quantiles = {
+        str(c): conformal_quantiles(g.to_numpy(), interval_width)
+        for c, g in scores.groupby("demand_class")["score"]
+        if len(g) >= MIN_CONFORMAL_SCORES
+    }
+    classes = forecast["demand_class"].astype(str)
+    q_lo = classes.map(lambda c: quantiles.get(c, everything)[0]).to_numpy(dtype=float)
+    q_hi = classes.map(lambda c: quantiles.get(c, everything)[1]).to_numpy(dtype=float)
+    scale = forecast["in_sample_sigma"].to_numpy(dtype=float)
+    usable = np.isfinite(scale) & (scale > 0)
+    lower = np.where(usable, yhat + q_lo * np.where(usable, scale, 0), yhat - normal)
+    upper = np.where(usable, yhat + q_hi * np.where(usable, scale, 0), yhat + normal)
+    return lower, upper

@@ -21,18 +21,25 @@ CV2_CUTOFF = 0.49
 #: Days of the most recent history the class is measured on.
 CLASS_WINDOW_DAYS = 365
 
-#: demand class -> candidate models, tried in order. A new model is a class in
-#: :mod:`.models` plus its name here.
+#: demand class -> candidate models. The first is the class's incumbent. A SKU backtested
+#: in the run is forecast by every candidate and keeps the one (or the blend of the best two)
+#: with the lowest holdout error, a challenger replacing the incumbent only by a margin
+#: (:mod:`.select`); a SKU without a holdout gets the first candidate that does not fail.
+#: A new model is a class (:mod:`.models`, :mod:`.statistical`, :mod:`.global_model`) plus
+#: its name here.
 ROUTES: dict[str, tuple[str, ...]] = {
-    "smooth": ("prophet",),
-    "erratic": ("prophet",),
-    "intermittent": ("sba",),
-    "lumpy": ("sba",),
-    "short": ("moving_average",),
+    "smooth": ("prophet", "lightgbm", "ets", "theta"),
+    "erratic": ("prophet", "lightgbm", "ets", "theta"),
+    "intermittent": ("sba", "lightgbm", "tsb", "adida", "imapa"),
+    "lumpy": ("sba", "lightgbm", "tsb", "adida", "imapa"),
+    # cold start: the global model borrows the category's level and every SKU's shape
+    "short": ("lightgbm", "moving_average"),
     "none": ("no_history",),
 }
 #: Model used when every candidate of a SKU raised (or gave non-finite forecasts).
 FALLBACK_MODEL = "seasonal_naive"
+#: Models that mean "no pattern model": too short a history, no sale, or the fallback.
+FALLBACK_MODELS = ("moving_average", "seasonal_naive", "no_history")
 
 
 def classify(y: FloatArray, min_history_days: int) -> tuple[str, float, float]:

@@ -48,6 +48,11 @@ ACCURACY_COLUMNS = [
     "baseline_mase",
     "baseline_bias",
     "beats_baseline",
+    "selection",
+    "incumbent",
+    "incumbent_wape",
+    "fva",
+    "candidate_wapes",
 ]
 SUMMARY_COLUMNS = [
     "sku_id",
@@ -68,7 +73,8 @@ SUMMARY_COLUMNS = [
 #: h is the 0-based day offset from the backtest cut-off (the first held-out day),
 #: actual the units/day of that day (NaN when censored), forecast the backtest fit's
 #: forecast for it (units/day, >= 0), censored True on a stock-out day (sales there
-#: are not demand, so the day is left out of the error measures).
+#: are not demand, so the day is left out of the error measures), scale the backtest
+#: fit's in-sample error spread (units/day; the conformal score's denominator).
 BACKTEST_ERROR_COLUMNS = [
     "sku_id",
     "model",
@@ -78,6 +84,7 @@ BACKTEST_ERROR_COLUMNS = [
     "actual",
     "forecast",
     "censored",
+    "scale",
 ]
 
 
@@ -92,6 +99,10 @@ class ForecastConfig:
     min_history_days: observed days needed before a pattern model is used.
     backtest_every_days: each SKU is backtested on one run date in this many
         (a fixed slice of the SKUs each day, by a stable hash of sku_id); 1 = every run.
+    global_model: fit the global LightGBM model across the call's SKUs (a candidate of
+        every class with history, see ``forecast.classify.ROUTES``).
+    only: restrict every class's candidates to these models (a class left with none keeps
+        its own); empty = all. For side-by-side backtests ("Prophet alone").
     """
 
     run_date: dt.date
@@ -101,6 +112,8 @@ class ForecastConfig:
     backtest_days: int = Settings.backtest_days
     min_history_days: int = Settings.min_history_days
     backtest_every_days: int = Settings.backtest_every_days
+    global_model: bool = Settings.global_model
+    only: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -120,7 +133,7 @@ class ForecastConfig:
         unknown = sorted(set(own_fields) - set(names))
         if unknown:
             raise TypeError(f"ForecastConfig has no field(s) {unknown}; fields: {names}")
-        values = {name: getattr(settings, name) for name in names}
+        values = {name: getattr(settings, name) for name in names if hasattr(settings, name)}
         return cls(run_date=run_date, **{**values, **own_fields})
 
     def to_json(self) -> str:
@@ -132,6 +145,7 @@ class ForecastConfig:
     def from_json(cls, text: str) -> ForecastConfig:
         d = json.loads(text)
         d["run_date"] = dt.date.fromisoformat(d["run_date"])
+        d["only"] = tuple(d.get("only", ()))
         return cls(**d)
 
 

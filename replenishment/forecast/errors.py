@@ -63,6 +63,11 @@ def empty_accuracy(sku_id: str, model: str, demand_class: str) -> dict[str, Any]
         "baseline_mase": math.nan,
         "baseline_bias": math.nan,
         "beats_baseline": None,
+        "selection": "not_backtested",
+        "incumbent": model,
+        "incumbent_wape": math.nan,
+        "fva": math.nan,
+        "candidate_wapes": "",
     }
 
 
@@ -102,8 +107,10 @@ def backtest_error_rows(
     dates: pd.DatetimeIndex,
     actual: FloatArray,
     forecast: FloatArray,
+    scale: float = math.nan,
 ) -> Columns:
-    """BACKTEST_ERROR_COLUMNS for the held-out ``dates`` (``actual`` NaN = censored day)."""
+    """BACKTEST_ERROR_COLUMNS for the held-out ``dates`` (``actual`` NaN = censored day);
+    ``scale``: the backtest fit's in-sample sigma, units/day."""
     n = len(dates)
     return {
         "sku_id": np.full(n, sku_id),
@@ -114,4 +121,5 @@ def backtest_error_rows(
         "actual": np.asarray(actual, dtype=float),
         "forecast": np.asarray(forecast, dtype=float),
         "censored": np.isnan(actual),
+        "scale": np.full(n, scale, dtype=float),
     }

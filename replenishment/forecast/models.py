@@ -25,12 +25,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from replenishment.forecast.series import FloatArray
+
+if TYPE_CHECKING:
+    from replenishment.forecast.global_model import GlobalForecast
 
 MA_WINDOW_DAYS = 28
 SBA_ALPHA = 0.1
@@ -65,11 +68,13 @@ class Horizon:
 
 @dataclass(frozen=True)
 class ModelContext:
-    """What every model of a run shares: Prophet's holidays frame (None = none) and
-    the central probability mass of the run's intervals."""
+    """What every model of a run shares: Prophet's holidays frame (None = none), the
+    central probability mass of the run's intervals, and the global model's predictions
+    for the call's SKUs (None when the call has no global model)."""
 
     holidays: pd.DataFrame | None
     interval_width: float
+    global_forecast: GlobalForecast | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class Model(ABC):
 
     #: the name of the model in ROUTES, the outputs' ``model`` column and logs
     name: ClassVar[str]
+    #: True for a model fitted across the SKUs of a call before they are dealt out
+    #: (its predictions come with the context); the orchestrator skips it when none was
+    global_fit: ClassVar[bool] = False
 
     def __init__(self, context: ModelContext) -> None:
         self.context = context

@@ -12,6 +12,7 @@ the holidays come from :mod:`.prophet_features`, Prophet itself only with a Stan
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import zlib
@@ -34,6 +35,7 @@ from replenishment.forecast.config import (
     frame_of_columns,
 )
 from replenishment.forecast.errors import backtest_error_rows, empty_accuracy, holdout_measures
+from replenishment.forecast.global_model import GlobalForecast
 from replenishment.forecast.models import (
     MODELS,
     SEASON_DAYS,
@@ -48,7 +50,11 @@ from replenishment.forecast.models import (
     Prediction,
 )
 from replenishment.forecast.prophet_features import holidays_frame
+from replenishment.forecast.select import describe, select
 from replenishment.forecast.series import SkuSeries
+
+# the challengers' modules register their models when imported
+from replenishment.forecast import statistical  # noqa: F401  isort: skip
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +80,17 @@ class SeriesPlan:
 
 @dataclass(frozen=True)
 class Chosen:
-    """The model that forecast a SKU, its fit (clipped at 0), whether a candidate before
-    it failed (with the first error) and the seconds spent on all attempts."""
+    """The model that forecast a SKU (``a+b`` for a blend), its fit (clipped at 0), whether
+    its incumbent model failed (with the first error), the seconds spent on all attempts,
+    how it was chosen (:data:`.select.SELECTIONS`) and each candidate's holdout WAPE."""
 
     model: str
     fitted: Fitted
     failed: bool
     error: str
     seconds: float
+    selection: str = "not_backtested"
+    errors: dict[str, float] | None = None
 
 
 def backtest_days(s: SkuSeries, cfg: ForecastConfig, observed_days: int) -> int:
@@ -112,7 +121,11 @@ def plan_series(s: SkuSeries, cfg: ForecastConfig) -> SeriesPlan:
         Horizon(s.future_dates, s.promo_future),
         holdout,
     )
-    return SeriesPlan(s, demand_class, adi, cv2, observed_days, candidates(demand_class), job)
+    names = candidates(demand_class)
+    if cfg.only:
+        kept = tuple(n for n in names[:-1] if n in cfg.only)
+        names = (*kept, names[-1]) if kept else names
+    return SeriesPlan(s, demand_class, adi, cv2, observed_days, names, job)
 
 
 def model_class(name: str) -> type[Model]:
@@ -185,32 +198,105 @@ def _fall_back(state: _Open, failure: Failed) -> None:
 
 
 def run_with_fallback(plans: Sequence[SeriesPlan], context: ModelContext) -> list[Chosen]:
-    """Each SKU's fit by the first of its candidates that does not fail.
+    """Each SKU's forecast: a contest of its candidates when it has a holdout, else the
+    first of its candidates that does not fail.
 
-    Rounds: the SKUs still open are grouped by their next candidate and each group goes
-    to its model at once. A failure is logged and counted here (``failed``, the first
-    error) and the SKU moves on to its next candidate; the last is the fallback
-    (seasonal_naive), whose failure is raised.
+    Contest (a backtested SKU with two or more available candidates): every candidate is
+    fitted (all SKUs of one model in one call) and :func:`.select.select` picks the winner
+    by holdout error. Chain (the others, and contest SKUs whose candidates all failed):
+    rounds in which the SKUs still open are grouped by their next candidate; a failure is
+    logged and counted here (``failed``, the first error) and the SKU moves on; the last is
+    the fallback (seasonal_naive), whose failure is raised.
     """
-    states = [_Open(p) for p in plans]
-    chosen: dict[int, Chosen] = {}
-    pending = list(range(len(plans)))
+    usable = [_usable(p, context) for p in plans]
+    contest = [i for i, p in enumerate(usable) if p.holdout_days and len(p.candidates) > 2]
+    chosen = _contest(usable, contest, context)
+    states = [_Open(p) for p in usable]
+    for i in set(range(len(plans))) - set(chosen):
+        if i in contest:  # every candidate failed: straight to the fallback
+            states[i].attempt = len(usable[i].candidates) - 1
+            states[i].error = "every candidate failed"
+    pending = sorted(set(range(len(plans))) - set(chosen))
     while pending:
         groups: dict[str, list[int]] = {}
         for i in pending:
             groups.setdefault(states[i].model, []).append(i)
         pending = []
         for name, members in groups.items():
-            outcomes = _outcomes(name, [plans[k].job for k in members], context)
+            outcomes = _outcomes(name, [usable[k].job for k in members], context)
             for i, outcome in zip(members, outcomes, strict=True):
                 state = states[i]
                 state.seconds += outcome.seconds
                 if isinstance(outcome, Fitted):
-                    chosen[i] = Chosen(name, outcome, bool(state.error), state.error, state.seconds)
+                    how = "fallback" if state.error else "not_backtested"
+                    chosen[i] = Chosen(
+                        name, outcome, bool(state.error), state.error, state.seconds, how
+                    )
                 else:
                     _fall_back(state, outcome)
                     pending.append(i)
     return [chosen[i] for i in range(len(plans))]
+
+
+def _usable(plan: SeriesPlan, context: ModelContext) -> SeriesPlan:
+    """``plan`` without the candidates the call cannot run (the global model when the call
+    made no global forecast)."""
+    names = tuple(
+        n
+        for n in plan.candidates
+        if not (model_class(n).global_fit and context.global_forecast is None)
+    )
+    return plan if names == plan.candidates else dataclasses.replace(plan, candidates=names)
+
+
+def default_model(plan: SeriesPlan) -> str:
+    """The model a contest keeps unless a candidate beats it by the margin: the blend of the
+    class's own model and the global model when both are candidates (``prophet+lightgbm``),
+    else the class's own model (see :mod:`.select`)."""
+    names = plan.candidates
+    if len(names) > 2 and model_class(names[1]).global_fit and not model_class(names[0]).global_fit:
+        return f"{names[0]}+{names[1]}"
+    return names[0]
+
+
+def _contest(
+    plans: Sequence[SeriesPlan], members: Sequence[int], context: ModelContext
+) -> dict[int, Chosen]:
+    """The winners of the contest SKUs ``members`` (indexes into ``plans``) whose
+    candidates did not all fail."""
+    fits: dict[int, dict[str, Fitted]] = {i: {} for i in members}
+    errors: dict[int, str] = {}
+    seconds: dict[int, float] = dict.fromkeys(members, 0.0)
+    names = sorted({n for i in members for n in plans[i].candidates[:-1]})
+    for name in names:
+        group = [i for i in members if name in plans[i].candidates[:-1]]
+        for i, outcome in zip(
+            group, _outcomes(name, [plans[k].job for k in group], context), strict=True
+        ):
+            seconds[i] += outcome.seconds
+            if isinstance(outcome, Fitted) and outcome.backtest is not None:
+                fits[i][name] = outcome
+            elif isinstance(outcome, Failed):
+                error = f"{name}: {type(outcome.error).__name__}: {outcome.error}"[:300]
+                errors.setdefault(i, error)
+                log.warning("SKU %s: %s failed (%s)", plans[i].job.sku_id, name, error)
+    chosen: dict[int, Chosen] = {}
+    for i in members:
+        if not fits[i]:
+            continue
+        plan = plans[i]
+        won = select(default_model(plan), fits[i], plan.series.y[-plan.holdout_days :])
+        failed = plan.candidates[0] not in fits[i]
+        chosen[i] = Chosen(
+            won.model,
+            won.fitted,
+            failed,
+            errors.get(i, "") if failed else "",
+            seconds[i],
+            won.selection,
+            dict(won.errors),
+        )
+    return chosen
 
 
 def _forecast_rows(
@@ -240,15 +326,30 @@ def assemble(
     """
     s, model, fitted = plan.series, chosen.model, chosen.fitted
     accuracy = empty_accuracy(s.sku_id, model, plan.demand_class)
+    accuracy["incumbent"] = plan.candidates[0]
+    accuracy["selection"] = chosen.selection
     backtest_rmse, errors = math.nan, None
     b = plan.holdout_days
     if b and fitted.backtest is not None:
         train_y, test_y = s.y[:-b], s.y[-b:]
         fields, backtest_rmse = holdout_measures(train_y, test_y, fitted.backtest.mean)
         accuracy.update(fields, backtest_start=s.dates[-b].date())
+        if math.isfinite(fields["wape"]) and fields["baseline_wape"] > 0:
+            accuracy["fva"] = 1 - fields["wape"] / fields["baseline_wape"]
         errors = backtest_error_rows(
-            s.sku_id, model, plan.demand_class, s.dates[-b:], test_y, fitted.backtest.mean
+            s.sku_id,
+            model,
+            plan.demand_class,
+            s.dates[-b:],
+            test_y,
+            fitted.backtest.mean,
+            fitted.backtest.in_sample_sigma,
         )
+    if chosen.errors:
+        default = default_model(plan)
+        accuracy["incumbent"] = default
+        accuracy["incumbent_wape"] = chosen.errors.get(default, math.nan)
+        accuracy["candidate_wapes"] = describe(chosen.errors)
     in_sample = fitted.future.in_sample_sigma
     sigma = backtest_rmse if math.isfinite(backtest_rmse) else in_sample
     summary = {
@@ -280,11 +381,16 @@ def interval_z(interval_width: float) -> float:
     return float(NormalDist().inv_cdf(0.5 + interval_width / 2))
 
 
-def forecast_skus(series: Sequence[SkuSeries], cfg: ForecastConfig) -> ForecastResult:
-    """Forecast every SKU of ``series`` in this process."""
+def forecast_skus(
+    series: Sequence[SkuSeries],
+    cfg: ForecastConfig,
+    global_forecast: GlobalForecast | None = None,
+) -> ForecastResult:
+    """Forecast every SKU of ``series`` in this process; ``global_forecast``: the global
+    model's predictions for them (None: no global model in this call)."""
     _quiet_stan()
     holidays = holidays_frame(cfg.holiday_country, cfg.run_date, cfg.horizon_days)
-    context = ModelContext(holidays, cfg.interval_width)
+    context = ModelContext(holidays, cfg.interval_width, global_forecast)
     plans = [plan_series(s, cfg) for s in series]
     z = interval_z(cfg.interval_width)
     rows = [

@@ -15,14 +15,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from replenishment.forecast.config import ForecastConfig, ForecastResult
+from replenishment.forecast.global_model import GlobalForecast, fit_global
+from replenishment.forecast.prophet_features import holidays_frame
 from replenishment.forecast.runner import forecast_skus
-from replenishment.forecast.series import build_series
+from replenishment.forecast.series import SkuSeries, build_series
 from replenishment.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -38,23 +40,38 @@ def forecast_frames(
     promotions: pd.DataFrame,
     cfg: ForecastConfig,
     workers: int = 1,
+    categories: Mapping[str, str] | None = None,
 ) -> ForecastResult:
     """Forecast ``sku_ids`` from extracted frames, across ``workers`` processes.
 
-    Worker processes are plain subprocesses (``python -m replenishment.forecast``),
-    not multiprocessing children, so this also works inside daemonic workers
-    such as Celery's prefork pool. Each pays the Prophet import once.
+    With ``cfg.global_model``, the global model is fitted first, in this process, across
+    all of ``sku_ids`` (``categories``: sku_id -> category, a feature of it), and its
+    predictions go to the workers with their SKUs. Worker processes are plain subprocesses
+    (``python -m replenishment.forecast``), not multiprocessing children, so this also
+    works inside daemonic workers such as Celery's prefork pool. Each pays the Prophet
+    import once.
     """
     started = time.perf_counter()
     sku_ids = list(sku_ids)
-    workers = max(1, min(workers, len(sku_ids) // MIN_SKUS_PER_WORKER or 1))
-    if workers == 1:
+    series: list[SkuSeries] | None = None
+    global_forecast = None
+    if cfg.global_model and sku_ids and (not cfg.only or "lightgbm" in cfg.only):
         series = build_series(
             sku_ids, demand, stockouts, promotions, cfg.run_date, cfg.horizon_days
         )
-        result = forecast_skus(series, cfg)
+        holidays = holidays_frame(cfg.holiday_country, cfg.run_date, cfg.horizon_days)
+        global_forecast = fit_global(series, cfg.backtest_days, holidays, categories)
+    workers = max(1, min(workers, len(sku_ids) // MIN_SKUS_PER_WORKER or 1))
+    if workers == 1:
+        if series is None:
+            series = build_series(
+                sku_ids, demand, stockouts, promotions, cfg.run_date, cfg.horizon_days
+            )
+        result = forecast_skus(series, cfg, global_forecast)
     else:
-        result = _forecast_in_subprocesses(sku_ids, demand, stockouts, promotions, cfg, workers)
+        result = _forecast_in_subprocesses(
+            sku_ids, demand, stockouts, promotions, cfg, workers, global_forecast
+        )
     log.info(
         "forecast %d SKUs in %.1f s with %d process(es): %s; %d failed",
         len(sku_ids),
@@ -73,17 +90,19 @@ def _write_chunk(
     stockouts: pd.DataFrame,
     promotions: pd.DataFrame,
     cfg: ForecastConfig,
+    global_forecast: pd.DataFrame | None,
 ) -> None:
     d.mkdir()
     keep = set(chunk)
-    Staging(str(d), "").save_extract(
-        {
-            "skus": pd.DataFrame({"sku_id": chunk}),
-            "demand": demand[demand["sku_id"].isin(keep)],
-            "stockouts": stockouts[stockouts["sku_id"].isin(keep)],
-            "promotions": promotions[promotions["sku_id"].isin(keep)],
-        }
-    )
+    frames = {
+        "skus": pd.DataFrame({"sku_id": chunk}),
+        "demand": demand[demand["sku_id"].isin(keep)],
+        "stockouts": stockouts[stockouts["sku_id"].isin(keep)],
+        "promotions": promotions[promotions["sku_id"].isin(keep)],
+    }
+    if global_forecast is not None:
+        frames["global"] = global_forecast[global_forecast["sku_id"].isin(keep)]
+    Staging(str(d), "").save_extract(frames)
     (d / "config.json").write_text(cfg.to_json())
 
 
@@ -94,14 +113,18 @@ def _forecast_in_subprocesses(
     promotions: pd.DataFrame,
     cfg: ForecastConfig,
     workers: int,
+    global_forecast: GlobalForecast | None,
 ) -> ForecastResult:
     chunks = [sku_ids[i::workers] for i in range(workers)]
+    global_frame = global_forecast.to_frame() if global_forecast is not None else None
     with tempfile.TemporaryDirectory(prefix="forecast-") as tmp:
         root = Path(tmp)
         procs = []
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         for i, chunk in enumerate(chunks):
-            _write_chunk(root / f"chunk{i}", chunk, demand, stockouts, promotions, cfg)
+            _write_chunk(
+                root / f"chunk{i}", chunk, demand, stockouts, promotions, cfg, global_frame
+            )
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "replenishment.forecast", str(root / f"chunk{i}")],
@@ -134,5 +157,8 @@ def worker_main(directory: str) -> int:
         cfg.run_date,
         cfg.horizon_days,
     )
-    forecast_skus(series, cfg).save(d, "out")
+    global_forecast = None
+    if cfg.global_model and "extract.global.parquet" in chunk.files():
+        global_forecast = GlobalForecast.from_frame(chunk.read("global"))
+    forecast_skus(series, cfg, global_forecast).save(d, "out")
     return 0

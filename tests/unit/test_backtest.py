@@ -94,7 +94,8 @@ def test_config_from_settings_keeps_every_run_setting():
     y = np.random.default_rng(3).poisson(20, len(DAYS))
     empty = pd.DataFrame({"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]")})
     out = rolling_origin(["A"], _demand("A", y), empty, NO_PROMOS, cfg)
-    assert out["demand_class"].tolist() == ["short"] and out["model"].tolist() == ["moving_average"]
+    # a short history gets the cold-start model (the global model, the first candidate)
+    assert out["demand_class"].tolist() == ["short"] and out["model"].tolist() == ["lightgbm"]
 
 
 def test_weekly_dag_builds_its_config_from_settings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from replenishment import forecast as fc
+from replenishment.forecast.calibrate import conformal_quantiles
 
 RUN_DATE = dt.date(2026, 7, 1)
 DAYS = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=800, freq="D")
@@ -114,10 +116,17 @@ def test_failing_model_falls_back_and_is_counted(monkeypatch):
     cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=14)
     result = fc.forecast_frames(["BAD", "SLOW"], demand, NO_STOCKOUTS, NO_PROMOS, cfg)
     summary = result.summary.set_index("sku_id")
-    assert summary.loc["BAD", "failed"] == 1 and summary.loc["BAD", "model"] == "seasonal_naive"
+    # backtested: the failed Prophet leaves the contest to the other candidates
+    assert summary.loc["BAD", "failed"] == 1 and "prophet" not in summary.loc["BAD", "model"]
     assert "Stan optimisation failed" in summary.loc["BAD", "error"]
-    assert summary.loc["SLOW", "failed"] == 0 and summary.loc["SLOW", "model"] == "sba"
+    assert summary.loc["SLOW", "failed"] == 0
     assert len(result.forecast) == 28 and (result.forecast["yhat"] >= 0).all()
+    # not backtested, no global model: the chain of candidates runs to the fallback
+    plain = dataclasses.replace(cfg, backtest_days=0, global_model=False, only=("prophet",))
+    result = fc.forecast_frames(["BAD"], demand, NO_STOCKOUTS, NO_PROMOS, plain)
+    row = result.summary.iloc[0]
+    assert row["failed"] == 1 and row["model"] == "seasonal_naive"
+    assert result.accuracy.iloc[0]["selection"] == "fallback"
 
 
 def test_intervals_and_backtest_metrics():
@@ -137,9 +146,21 @@ def test_intervals_and_backtest_metrics():
     result = fc.calibrate(result, 0.8)
     sigma = result.summary["sigma_daily"].iloc[0]
     assert sigma == pytest.approx(np.sqrt(12), rel=0.3)  # Poisson noise
+    # split conformal: the held-out errors over the backtest fit's in-sample sigma, their
+    # 10 % and 90 % order statistics times the SKU's in-sample sigma around yhat
+    e = result.backtest_errors
+    scores = ((e["actual"] - e["forecast"]) / e["scale"]).to_numpy()
+    lo, hi = conformal_quantiles(scores, 0.8)
+    assert lo < 0 < hi
     f = result.forecast
-    width = (f["yhat_upper"] - f["yhat"]).iloc[0]
-    assert width == pytest.approx(1.2816 * sigma, rel=1e-3)
+    s = result.summary["in_sample_sigma"].iloc[0]
+    assert np.allclose(f["yhat_upper"], f["yhat"] + hi * s)
+    assert np.allclose(f["yhat_lower"], np.clip(f["yhat"] + lo * s, 0, None))
+    inside = (e["forecast"] + lo * e["scale"] <= e["actual"]) & (
+        e["actual"] <= e["forecast"] + hi * e["scale"]
+    )
+    # at least 80 % of the calibration days by construction (the finite-sample correction)
+    assert 0.8 <= inside.mean() <= 0.95
 
 
 def test_subprocess_workers_give_the_same_result():
@@ -212,15 +233,19 @@ def test_backtest_rotation_and_calibrated_spread():
     expected = raw.summary.set_index("sku_id").loc[untested, "in_sample_sigma"] * ratio
     assert np.allclose(s.loc[untested, "sigma_daily"], expected)
     assert (s["sigma_daily"] > 0).all()
-    f = out.forecast.merge(s["sigma_daily"].reset_index(), on="sku_id")
-    assert np.allclose(f["yhat_upper"] - f["yhat"], 1.2815515655 * f["sigma_daily"])
+    f = out.forecast.merge(s[["in_sample_sigma"]].reset_index(), on="sku_id")
+    e = raw.backtest_errors
+    _, hi = conformal_quantiles(((e["actual"] - e["forecast"]) / e["scale"]).to_numpy(), 0.8)
+    assert np.allclose(f["yhat_upper"] - f["yhat"], hi * f["in_sample_sigma"])
     # next day, another slice of SKUs is backtested
     nxt = fc.forecast_frames(
         ids,
         demand,
         NO_STOCKOUTS,
         NO_PROMOS,
-        fc.ForecastConfig(run_date=RUN_DATE + dt.timedelta(days=1), horizon_days=7),
+        fc.ForecastConfig(
+            run_date=RUN_DATE + dt.timedelta(days=1), horizon_days=7, backtest_every_days=7
+        ),
     )
     assert set(nxt.summary.loc[nxt.summary["backtest_rmse"].notna(), "sku_id"]).isdisjoint(
         set(raw.summary.loc[tested, "sku_id"])

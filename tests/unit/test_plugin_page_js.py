@@ -138,3 +138,26 @@ def test_the_run_report_writes_numbers_as_the_page_does():
         "not a review day (reviewed every 7 days, next 2026-07-08); SKU-10001 1000.5"
     )
     assert format_reason(text) == js(f"Fmt.reason({json.dumps(text)})")
+
+
+def test_model_choice_says_what_won_and_by_how_much():
+    row = {
+        "model": "prophet+lightgbm",
+        "selection": "backtest",
+        "incumbent": "prophet",
+        "wape": 0.2,
+        "incumbent_wape": 0.25,
+        "baseline_wape": 0.4,
+        "fva": 0.5,
+        "candidate_wapes": "prophet+lightgbm 0.200; lightgbm 0.230; prophet 0.250",
+    }
+    assert js(f"Fmt.modelChoice({json.dumps(row)})") == (
+        "prophet+lightgbm: chosen by backtest over the incumbent prophet. Holdout WAPE 20.0 %"
+        " (prophet 25.0 %), seasonal naive 40.0 %; value added 50.0 %."
+        " Candidates: prophet+lightgbm 0.200; lightgbm 0.230; prophet 0.250."
+    )
+    quiet = {**row, "model": "sba", "selection": "not_backtested", "wape": None}
+    assert js(f"Fmt.modelChoice({json.dumps(quiet)})") == (
+        "sba: not backtested on this run date (first candidate)."
+    )
+    assert js("Fmt.modelChoice(null)") == "No accuracy row for this SKU and run."

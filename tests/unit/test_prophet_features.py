@@ -98,9 +98,11 @@ def _worker_imports(tmp: Path, constant_sku: bool) -> list[str]:
         {"sku_id": pd.Series(dtype=str)}
         | {c: pd.Series(dtype="M8[ns]") for c in ("start_date", "end_date")}
     )
-    cfg = ForecastConfig(run_date=RUN_DATE, horizon_days=7, backtest_every_days=1)
+    cfg = ForecastConfig(
+        run_date=RUN_DATE, horizon_days=7, backtest_every_days=1, only=("prophet",)
+    )
     tmp.mkdir()
-    _write_chunk(tmp / "chunk", ids, demand, stockouts, promotions, cfg)
+    _write_chunk(tmp / "chunk", ids, demand, stockouts, promotions, cfg, None)
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(tmp / "chunk")],
         capture_output=True,

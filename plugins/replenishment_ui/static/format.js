@@ -84,6 +84,25 @@ const Fmt = (() => {
       .sort((a, b) => by(a, b) || SORTS.sku(a, b));
   }
 
-  return { num, units, money, days, reason, leadTime, bandRuns, matches, pickOrders, SORTS };
+  // How the SKU's forecast model was chosen, from its forecast_accuracy row: the winner,
+  // its holdout WAPE against the incumbent's and seasonal naive's, and the candidates.
+  function modelChoice(a) {
+    if (!a) return "No accuracy row for this SKU and run.";
+    const pct = (v) => (v === null || v === undefined || !Number.isFinite(Number(v))) ? "–" : num(Number(v) * 100, 1) + " %";
+    const head = {
+      backtest: `${a.model}: chosen by backtest over the incumbent ${a.incumbent}`,
+      incumbent: `${a.model}: the incumbent, no challenger beat it by the 5 % margin`,
+      not_backtested: `${a.model}: not backtested on this run date (first candidate)`,
+      fallback: `${a.model}: fallback, the candidates failed`,
+    }[a.selection] || String(a.model);
+    if (a.selection === "not_backtested" || a.wape === null || a.wape === undefined) return head + ".";
+    let text = `${head}. Holdout WAPE ${pct(a.wape)}`;
+    if (a.selection === "backtest" && a.incumbent_wape !== null && a.incumbent_wape !== undefined) text += ` (${a.incumbent} ${pct(a.incumbent_wape)})`;
+    text += `, seasonal naive ${pct(a.baseline_wape)}; value added ${pct(a.fva)}.`;
+    if (a.candidate_wapes) text += ` Candidates: ${a.candidate_wapes}.`;
+    return text;
+  }
+
+  return { num, units, money, days, reason, leadTime, bandRuns, matches, pickOrders, modelChoice, SORTS };
 })();
 if (typeof module !== "undefined") module.exports = Fmt;

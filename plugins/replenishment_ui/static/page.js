@@ -182,6 +182,7 @@ function drawOrder(s) {
   ];
   for (const [k, v] of rows) { dl.appendChild(el("dt", {}, k)); dl.appendChild(el("dd", {}, v)); }
   body.appendChild(dl);
+  body.appendChild(el("div", { class: "muted", "data-testid": "model-choice" }, Fmt.modelChoice(s.accuracy)));
 }
 
 function drawOrders() {
