@@ -142,8 +142,9 @@ def summary_text(summary: dict[str, Any], settings: Settings) -> str:
     return "\n".join(
         [
             f"run date {summary['run_date']}: {summary['skus_total']} SKUs forecast "
-            f"(prophet {summary['skus_prophet']}, intermittent {summary['skus_intermittent']}, "
-            f"challenger {summary.get('skus_challenger', 0)}, "
+            f"(using prophet {summary['skus_prophet']}, "
+            f"an intermittent method {summary['skus_intermittent']}, "
+            f"won on the backtest {summary.get('skus_challenger', 0)}, "
             f"fallback {summary['skus_fallback']}, failed {summary['skus_failed']})",
             *held,
             f"orders recommended: {summary['orders_placed']} "

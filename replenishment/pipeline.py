@@ -406,7 +406,7 @@ def _run_summary(
     accuracy: pd.DataFrame,
     timings: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    from replenishment.forecast import FALLBACK_MODELS
+    from replenishment.forecast import FALLBACK_MODELS, INTERMITTENT_MODELS
     from replenishment.quarantine import QUARANTINED, summary_reason
 
     models = result.summary["model"]
@@ -431,9 +431,11 @@ def _run_summary(
         "horizon_days": settings.horizon_days,
         "holiday_country": settings.holiday_country,
         "skus_total": int(len(result.summary)),
-        "skus_prophet": int((models == "prophet").sum()),
-        "skus_intermittent": int((models == "sba").sum()),
-        "skus_challenger": int((~models.isin(["prophet", "sba", *FALLBACK_MODELS])).sum()),
+        "skus_prophet": int(_uses(models, ("prophet",)).sum()),
+        "skus_intermittent": int(_uses(models, INTERMITTENT_MODELS).sum()),
+        "skus_challenger": int((accuracy["selection"] == "backtest").sum())
+        if "selection" in accuracy
+        else 0,
         "skus_fallback": int(models.isin(FALLBACK_MODELS).sum()),
         "skus_failed": int(result.summary["failed"].sum()),
         "skus_quarantined": int((orders["model"] == QUARANTINED).sum()),
@@ -448,6 +450,11 @@ def _run_summary(
         "replenish_seconds": timings.get("replenish", {}).get("seconds"),
         "load_seconds": None,
     }
+
+
+def _uses(models: pd.Series, names: tuple[str, ...]) -> pd.Series:
+    """Which SKUs' model is one of ``names`` or a blend (``a+b``) with one of them."""
+    return models.astype(str).str.split("+").map(lambda parts: any(p in names for p in parts))
 
 
 def run_pipeline(

@@ -225,7 +225,7 @@ def _totals(summary: dict[str, Any], currency: str) -> pd.DataFrame:
     return pd.DataFrame(
         [
             ("SKUs forecast", _whole(g("skus_total"))),
-            ("by Prophet / SBA / a challenger (backtest winner, cold start) / fallback", models),
+            ("using Prophet / an intermittent method / won on the backtest / fallback", models),
             ("SKUs whose model failed (fell back)", _whole(g("skus_failed"))),
             ("SKUs quarantined by data quality (no order)", _whole(g("skus_quarantined") or 0)),
             ("Orders recommended", _whole(g("orders_placed"))),

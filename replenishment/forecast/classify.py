@@ -38,6 +38,8 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 #: Model used when every candidate of a SKU raised (or gave non-finite forecasts).
 FALLBACK_MODEL = "seasonal_naive"
+#: The intermittent-demand methods (``pipeline_runs.skus_intermittent`` counts their SKUs).
+INTERMITTENT_MODELS = ("sba", "tsb", "adida", "imapa")
 #: Models that mean "no pattern model": too short a history, no sale, or the fallback.
 FALLBACK_MODELS = ("moving_average", "seasonal_naive", "no_history")
 

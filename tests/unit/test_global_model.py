@@ -141,3 +141,64 @@ def test_blend_wins_when_errors_cancel_and_failed_incumbent_is_replaced():
 def test_holdout_with_no_demand_keeps_the_incumbent():
     won = select("sba", {"sba": _fit([1.0] * 3), "tsb": _fit([0.0] * 3)}, np.zeros(3))
     assert won.model == "sba" and won.selection == "incumbent"
+
+
+def _frames(series):
+    demand = pd.concat(
+        pd.DataFrame({"sku_id": s.sku_id, "ds": s.dates, "y": s.y}).query("y > 0") for s in series
+    )
+    stockouts = pd.DataFrame({"sku_id": pd.Series(dtype=str), "ds": pd.Series(dtype="M8[ns]")})
+    promotions = pd.DataFrame(
+        {"sku_id": pd.Series(dtype=str)}
+        | {c: pd.Series(dtype="M8[ns]") for c in ("start_date", "end_date")}
+    )
+    return demand, stockouts, promotions
+
+
+@pytest.fixture(scope="module")
+def contest(panel):
+    from replenishment import forecast as fc
+
+    series, _, categories = panel
+    demand, stockouts, promotions = _frames(series[:12])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=HORIZON)
+    ids = [s.sku_id for s in series[:12]]
+    return fc.forecast_frames(ids, demand, stockouts, promotions, cfg, categories=categories)
+
+
+def test_every_backtested_sku_holds_a_contest_and_says_how_it_was_chosen(contest):
+    acc = contest.accuracy.set_index("sku_id")
+    assert (acc["demand_class"] == "smooth").all()
+    assert set(acc["selection"]) <= {"default", "backtest"}
+    assert (acc["incumbent"] == "prophet+lightgbm").all()
+    for row in acc.itertuples():
+        names = [part.split(" ")[0] for part in row.candidate_wapes.split("; ")]
+        assert {"prophet", "lightgbm", "ets", "theta", "prophet+lightgbm"} <= set(names)
+        assert row.fva == pytest.approx(1 - row.wape / row.baseline_wape)
+        if row.selection == "default":
+            assert row.model == "prophet+lightgbm" and row.wape == pytest.approx(row.incumbent_wape)
+        else:  # replaced only by a candidate 20 % better on the holdout
+            assert row.wape < (1 - SELECTION_MARGIN) * row.incumbent_wape
+    models = contest.summary.set_index("sku_id")["model"]
+    per_sku = contest.forecast.groupby("sku_id")["model"].first()
+    assert per_sku.sort_index().equals(models.sort_index())
+    assert (contest.summary["failed"] == 0).all()
+
+
+def test_a_failing_challenger_is_dropped_not_counted(panel, monkeypatch):
+    from replenishment import forecast as fc
+    from replenishment.forecast import statistical
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("theta broke")
+
+    monkeypatch.setattr(statistical.ThetaModel, "batch", staticmethod(boom))
+    series, _, categories = panel
+    demand, stockouts, promotions = _frames(series[:3])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=HORIZON, only=("prophet", "theta"))
+    ids = [s.sku_id for s in series[:3]]
+    result = fc.forecast_frames(ids, demand, stockouts, promotions, cfg, categories=categories)
+    assert (result.summary["failed"] == 0).all()  # the class's own model did not fail
+    assert (result.summary["model"] == "prophet").all()
+    assert result.accuracy["candidate_wapes"].str.startswith("prophet").all()
+    assert (result.accuracy["selection"] == "incumbent").all()

@@ -152,7 +152,7 @@ def test_model_choice_says_what_won_and_by_how_much():
         "candidate_wapes": "prophet+lightgbm 0.200; lightgbm 0.230; prophet 0.250",
     }
     assert js(f"Fmt.modelChoice({json.dumps(row)})") == (
-        "prophet+lightgbm: chosen by backtest over the incumbent prophet. Holdout WAPE 20.0 %"
+        "prophet+lightgbm: chosen by backtest over the default prophet. Holdout WAPE 20.0 %"
         " (prophet 25.0 %), seasonal naive 40.0 %; value added 50.0 %."
         " Candidates: prophet+lightgbm 0.200; lightgbm 0.230; prophet 0.250."
     )
@@ -161,3 +161,8 @@ def test_model_choice_says_what_won_and_by_how_much():
         "sba: not backtested on this run date (first candidate)."
     )
     assert js("Fmt.modelChoice(null)") == "No accuracy row for this SKU and run."
+    kept = {**row, "selection": "default", "incumbent": "prophet+lightgbm"}
+    assert js(f"Fmt.modelChoice({json.dumps(kept)})").startswith(
+        "prophet+lightgbm: the default (class model and global model averaged); no candidate"
+        " beat it by 20 %. Holdout WAPE 20.0 %, seasonal naive 40.0 %"
+    )

@@ -90,8 +90,9 @@ const Fmt = (() => {
     if (!a) return "No accuracy row for this SKU and run.";
     const pct = (v) => (v === null || v === undefined || !Number.isFinite(Number(v))) ? "–" : num(Number(v) * 100, 1) + " %";
     const head = {
-      backtest: `${a.model}: chosen by backtest over the incumbent ${a.incumbent}`,
-      incumbent: `${a.model}: the incumbent, no challenger beat it by the 5 % margin`,
+      backtest: `${a.model}: chosen by backtest over the default ${a.incumbent}`,
+      default: `${a.model}: the default (class model and global model averaged); no candidate beat it by 20 %`,
+      incumbent: `${a.model}: the class's own model; no candidate beat it by 20 %`,
       not_backtested: `${a.model}: not backtested on this run date (first candidate)`,
       fallback: `${a.model}: fallback, the candidates failed`,
     }[a.selection] || String(a.model);
