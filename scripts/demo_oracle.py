@@ -100,7 +100,9 @@ def _median(c: dict[str, np.ndarray], expected: np.ndarray, mult: np.ndarray) ->
     return np.where(c["is_intermittent"][:, None], int_median, nb_median)
 
 
-def warehouse_daily(engine, start: dt.date, days: int, sku_ids: np.ndarray) -> dict[str, np.ndarray]:
+def warehouse_daily(
+    engine, start: dt.date, days: int, sku_ids: np.ndarray
+) -> dict[str, np.ndarray]:
     """Non-cancelled units by UTC date and end-of-day stock (NaN = no snapshot), SKUs x days."""
     pos = {s: i for i, s in enumerate(sku_ids)}
     units = np.zeros((len(sku_ids), days))
@@ -111,8 +113,13 @@ def warehouse_daily(engine, start: dt.date, days: int, sku_ids: np.ndarray) -> d
             "WHERE status <> 'cancelled' GROUP BY sku_id, date(order_ts)",
             conn,
         )
-        snaps = pd.read_sql_query("SELECT sku_id, snapshot_date, on_hand FROM inventory_snapshots", conn)
-    for frame, col, day_col, target in ((lines, "y", "ds", units), (snaps, "on_hand", "snapshot_date", stock)):
+        snaps = pd.read_sql_query(
+            "SELECT sku_id, snapshot_date, on_hand FROM inventory_snapshots", conn
+        )
+    for frame, col, day_col, target in (
+        (lines, "y", "ds", units),
+        (snaps, "on_hand", "snapshot_date", stock),
+    ):
         d = (pd.to_datetime(frame[day_col]) - pd.Timestamp(start)).dt.days.to_numpy()
         r = frame["sku_id"].map(pos).to_numpy()
         ok = (d >= 0) & (d < days)
@@ -148,21 +155,31 @@ def main() -> None:  # noqa: PLR0915 (one linear report)
     not_out = has_snap & (wh["stock"] > 0)
     print(f"spec: {args.skus} SKUs, seed {args.seed}, history {spec.start_date} .. {spec.end_date}")
     print("verification (all SKU-days of history):")
-    print(f"  simulated sales == warehouse non-cancelled units: "
-          f"{int((sales == wh['units']).sum())} / {sales.size} SKU-days")
-    print(f"  simulated stock == inventory_snapshots: "
-          f"{int((snap[has_snap] == wh['stock'][has_snap]).sum())} / {int(has_snap.sum())} snapshots "
-          f"(snapshots exist exactly from launch: {bool((has_snap == launched).all())})")
-    print(f"  drawn demand == warehouse actual on non-stock-out days: "
-          f"{int((demand[not_out] == wh['units'][not_out]).sum())} / {int(not_out.sum())}")
-    print(f"  drawn demand >= actual on stock-out days: "
-          f"{bool((demand[has_snap & ~not_out] >= wh['units'][has_snap & ~not_out]).all())}")
+    print(
+        f"  simulated sales == warehouse non-cancelled units: "
+        f"{int((sales == wh['units']).sum())} / {sales.size} SKU-days"
+    )
+    print(
+        f"  simulated stock == inventory_snapshots: "
+        f"{int((snap[has_snap] == wh['stock'][has_snap]).sum())} / {int(has_snap.sum())} snapshots "
+        f"(snapshots exist exactly from launch: {bool((has_snap == launched).all())})"
+    )
+    print(
+        f"  drawn demand == warehouse actual on non-stock-out days: "
+        f"{int((demand[not_out] == wh['units'][not_out]).sum())} / {int(not_out.sum())}"
+    )
+    print(
+        f"  drawn demand >= actual on stock-out days: "
+        f"{bool((demand[has_snap & ~not_out] >= wh['units'][has_snap & ~not_out]).all())}"
+    )
     with engine.connect() as conn:
         truth = pd.read_sql_query("SELECT sku_id, total_demand, total_sales FROM demo_truth", conn)
     truth = truth.set_index("sku_id").loc[sku_ids]
-    print(f"  demo_truth total_demand / total_sales match: "
-          f"{bool(np.allclose(truth['total_demand'], demand.sum(1)))} / "
-          f"{bool(np.allclose(truth['total_sales'], sales.sum(1)))}")
+    print(
+        f"  demo_truth total_demand / total_sales match: "
+        f"{bool(np.allclose(truth['total_demand'], demand.sum(1)))} / "
+        f"{bool(np.allclose(truth['total_sales'], sales.sum(1)))}"
+    )
 
     # ---- the backtest's windows, scored on the project's extract
     data = extract(engine, args.date, horizon)
@@ -179,16 +196,19 @@ def main() -> None:  # noqa: PLR0915 (one linear report)
         o = pd.Timestamp(origin)
         known = actual_by_day[actual_by_day["ds"] < o]
         series = build_series(
-            active, known, data.stockouts[pd.to_datetime(data.stockouts["ds"]) < o],
-            data.promotions, origin, horizon,
+            active,
+            known,
+            data.stockouts[pd.to_datetime(data.stockouts["ds"]) < o],
+            data.promotions,
+            origin,
+            horizon,
         )
         cls = {s.sku_id: classify(s.y, settings.min_history_days)[0] for s in series}
         classes[origin] = cls
         window = pd.date_range(o, periods=horizon, freq="D")
-        actual = (
-            actual_by_day[(actual_by_day["ds"] >= o) & (actual_by_day["ds"] <= window[-1])]
-            .set_index(["sku_id", "ds"])["y"]
-        )
+        actual = actual_by_day[
+            (actual_by_day["ds"] >= o) & (actual_by_day["ds"] <= window[-1])
+        ].set_index(["sku_id", "ds"])["y"]
         cols = dates.get_indexer(window)
         for sku in active:
             r = row_of[sku]
@@ -196,11 +216,31 @@ def main() -> None:  # noqa: PLR0915 (one linear report)
             for day, col in zip(window, cols, strict=True):
                 if (sku, day) in censored:
                     continue
-                records.append((sku, origin, day, cls[sku], float(actual.get((sku, day), 0.0)),
-                                float(expected[r, col]), float(median[r, col]),
-                                float(demand[r, col])))
-    scored = pd.DataFrame(records, columns=["sku_id", "origin", "ds", "class_at_origin", "actual",
-                                            "expected", "median", "drawn"])
+                records.append(
+                    (
+                        sku,
+                        origin,
+                        day,
+                        cls[sku],
+                        float(actual.get((sku, day), 0.0)),
+                        float(expected[r, col]),
+                        float(median[r, col]),
+                        float(demand[r, col]),
+                    )
+                )
+    scored = pd.DataFrame(
+        records,
+        columns=[
+            "sku_id",
+            "origin",
+            "ds",
+            "class_at_origin",
+            "actual",
+            "expected",
+            "median",
+            "drawn",
+        ],
+    )
     assert (scored["actual"] == scored["drawn"]).all(), "scored actual != drawn demand"
     scored["class_last"] = scored["sku_id"].map(classes[origins[-1]])
     scored["pattern"] = scored["sku_id"].map(catalog.set_index("sku_id")["pattern"])
@@ -208,39 +248,55 @@ def main() -> None:  # noqa: PLR0915 (one linear report)
     def table(by: str) -> pd.DataFrame:
         def agg(g: pd.DataFrame) -> pd.Series:
             a = g["actual"].sum()
-            return pd.Series({
-                "skus": g["sku_id"].nunique(),
-                "days": len(g),
-                "actual": a,
-                "wape_mean": (g["expected"] - g["actual"]).abs().sum() / a if a else np.nan,
-                "bias_mean": (g["expected"].sum() - a) / a if a else np.nan,
-                "wape_median": (g["median"] - g["actual"]).abs().sum() / a if a else np.nan,
-            })
+            return pd.Series(
+                {
+                    "skus": g["sku_id"].nunique(),
+                    "days": len(g),
+                    "actual": a,
+                    "wape_mean": (g["expected"] - g["actual"]).abs().sum() / a if a else np.nan,
+                    "bias_mean": (g["expected"].sum() - a) / a if a else np.nan,
+                    "wape_median": (g["median"] - g["actual"]).abs().sum() / a if a else np.nan,
+                }
+            )
+
         t = scored.groupby(by)[scored.columns.tolist()].apply(agg)
         order = [c for c in (*CLASSES, "new") if c in t.index]
         t = t.loc[order]
         t.loc["all"] = agg(scored)
         return t
 
-    print(f"\nwindows: origins {', '.join(map(str, origins))}, {horizon} days each; "
-          f"{scored['sku_id'].nunique()} active SKUs, {len(scored)} scored SKU-days "
-          f"(stock-out days left out)")
-    fmt = {"skus": "{:.0f}".format, "days": "{:.0f}".format, "actual": "{:.0f}".format,
-           "wape_mean": "{:.3f}".format, "bias_mean": "{:+.3f}".format,
-           "wape_median": "{:.3f}".format}
-    for by, title in (("class_last", "class at the last origin (as the backtest table)"),
-                      ("class_at_origin", "class at each window's own origin"),
-                      ("pattern", "generator's pattern (demo_truth)")):
+    print(
+        f"\nwindows: origins {', '.join(map(str, origins))}, {horizon} days each; "
+        f"{scored['sku_id'].nunique()} active SKUs, {len(scored)} scored SKU-days "
+        f"(stock-out days left out)"
+    )
+    fmt = {
+        "skus": "{:.0f}".format,
+        "days": "{:.0f}".format,
+        "actual": "{:.0f}".format,
+        "wape_mean": "{:.3f}".format,
+        "bias_mean": "{:+.3f}".format,
+        "wape_median": "{:.3f}".format,
+    }
+    for by, title in (
+        ("class_last", "class at the last origin (as the backtest table)"),
+        ("class_at_origin", "class at each window's own origin"),
+        ("pattern", "generator's pattern (demo_truth)"),
+    ):
         print(f"\noracle = true expected demand; by {title}:")
         print(table(by).to_string(formatters=fmt))
     e_all = np.concatenate([e for e, _ in drawn_all])
     d_all = np.concatenate([d for _, d in drawn_all]).astype(float)
-    print(f"\nfor comparison, the oracle against the drawn (uncensored) demand on every SKU-day of "
-          f"the windows, stock-out days included: WAPE {np.abs(e_all - d_all).sum() / d_all.sum():.3f}, "
-          f"bias {(e_all.sum() - d_all.sum()) / d_all.sum():+.3f} ({e_all.size} SKU-days)")
-    print("\nwape_mean: the oracle (mean); wape_median: the distribution's median, for comparison"
-          "\nproject's forecasts (BENCHMARKS.md): all 0.279, smooth 0.234, erratic 0.760,"
-          " intermittent 1.323, lumpy 1.149")
+    print(
+        f"\nfor comparison, the oracle against the drawn (uncensored) demand on every SKU-day of "
+        f"the windows, stock-out days included: WAPE {np.abs(e_all - d_all).sum() / d_all.sum():.3f}, "
+        f"bias {(e_all.sum() - d_all.sum()) / d_all.sum():+.3f} ({e_all.size} SKU-days)"
+    )
+    print(
+        "\nwape_mean: the oracle (mean); wape_median: the distribution's median, for comparison"
+        "\nproject's forecasts (BENCHMARKS.md): all 0.279, smooth 0.234, erratic 0.760,"
+        " intermittent 1.323, lumpy 1.149"
+    )
 
 
 if __name__ == "__main__":
