@@ -3,7 +3,7 @@ FROM apache/airflow:3.3.2-python3.11
 
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential \
+ && apt-get install -y --no-install-recommends build-essential libgomp1 \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 # Mount point of the named volume `shared` (Data Docs, reports): a new volume copies

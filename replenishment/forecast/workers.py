@@ -60,7 +60,7 @@ def forecast_frames(
             sku_ids, demand, stockouts, promotions, cfg.run_date, cfg.horizon_days
         )
         holidays = holidays_frame(cfg.holiday_country, cfg.run_date, cfg.horizon_days)
-        global_forecast = fit_global(series, cfg.backtest_days, holidays, categories)
+        global_forecast = _global(series, cfg, holidays, categories)
     workers = max(1, min(workers, len(sku_ids) // MIN_SKUS_PER_WORKER or 1))
     if workers == 1:
         if series is None:
@@ -81,6 +81,27 @@ def forecast_frames(
         int(result.summary["failed"].sum()) if len(result.summary) else 0,
     )
     return result
+
+
+def _global(
+    series: list[SkuSeries],
+    cfg: ForecastConfig,
+    holidays: pd.DataFrame,
+    categories: Mapping[str, str] | None,
+) -> GlobalForecast | None:
+    """The global model's forecast of ``series``, or None when it cannot be made (LightGBM
+    missing its OpenMP runtime, a fit that raises): the SKUs are then forecast by their
+    other candidates, and the log says why (the run goes on, as for one SKU's failure)."""
+    try:
+        return fit_global(series, cfg.backtest_days, holidays, categories)
+    except Exception as exc:  # the batch goes on without the global model
+        log.warning(
+            "global model not fitted (%s: %s); forecasting %d SKUs without it",
+            type(exc).__name__,
+            str(exc)[:300],
+            len(series),
+        )
+        return None
 
 
 def _write_chunk(

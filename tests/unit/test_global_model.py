@@ -202,3 +202,21 @@ def test_a_failing_challenger_is_dropped_not_counted(panel, monkeypatch):
     assert (result.summary["model"] == "prophet").all()
     assert result.accuracy["candidate_wapes"].str.startswith("prophet").all()
     assert (result.accuracy["selection"] == "incumbent").all()
+
+
+def test_a_global_fit_that_fails_leaves_the_batch_to_the_other_models(panel, monkeypatch, caplog):
+    from replenishment import forecast as fc
+    from replenishment.forecast import workers
+
+    def no_openmp(*args, **kwargs):
+        raise OSError("libgomp.so.1: cannot open shared object file")
+
+    monkeypatch.setattr(workers, "fit_global", no_openmp)
+    series, _, categories = panel
+    demand, stockouts, promotions = _frames(series[:3])
+    cfg = fc.ForecastConfig(run_date=RUN_DATE, horizon_days=HORIZON)
+    ids = [s.sku_id for s in series[:3]]
+    result = fc.forecast_frames(ids, demand, stockouts, promotions, cfg, categories=categories)
+    assert len(result.summary) == 3 and (result.summary["failed"] == 0).all()
+    assert not result.summary["model"].str.contains("lightgbm").any()
+    assert "global model not fitted (OSError: libgomp.so.1" in caplog.text
