@@ -1,7 +1,10 @@
 """Forecast: daily demand per SKU for the run's horizon.
 
 Each SKU is routed by its demand pattern (Syntetos-Boylan classes over the last
-year of history):
+year of history) to its class's candidates (``classify.ROUTES``); a SKU backtested in the
+run is forecast by all of them and keeps the default blend of its class model and the
+global LightGBM model unless a candidate is 20 % better on the holdout (:mod:`.select`).
+The class models:
 
 - smooth / erratic (ADI < 1.32): Prophet with weekly and (given two years of
   history) yearly seasonality, the country's public holidays and a 0/1
@@ -9,8 +12,9 @@ year of history):
   multiplicative seasonality, so the promotion coefficient is the relative uplift.
 - intermittent / lumpy (ADI >= 1.32): Croston's method with the Syntetos-Boylan
   bias correction (SBA), a flat rate in units/day.
-- short history (fewer than ``min_history_days`` observed days): the mean of
-  the last 28 observed days ("moving_average").
+- short history (fewer than ``min_history_days`` observed days): the global model (a
+  cold start: its level shrunk toward the category's), else the mean of the last 28
+  observed days ("moving_average").
 - no sales at all: zero ("no_history").
 
 Days that ended with nothing on hand are censored: their sales are not demand,
@@ -19,12 +23,12 @@ so they are left out of every fit (NaN for Prophet, dropped elsewhere).
 Error spread: ``sigma_daily`` is the root mean squared error of a holdout
 backtest on the last ``backtest_days`` days before the run date (forecasts made
 only from the data before the holdout), or the in-sample residual standard
-deviation when the history is too short for a backtest. yhat_lower/yhat_upper
-are yhat -/+ z * sigma_daily for the central ``interval_width`` (clipped at 0).
+deviation when the history is too short for a backtest. yhat_lower/yhat_upper are
+split-conformal intervals calibrated on the run's held-out days (:mod:`.calibrate`).
 
 Each model is a class with one interface (:class:`~.models.Model`: fit on a history
 with its covariates, predict the horizon with its in-sample spread), registered by name;
-``ROUTES`` maps a demand class to its candidate models. A SKU whose model raises (a Stan
+``ROUTES`` maps a demand class to its candidate models. A SKU not backtested whose model raises (a Stan
 error, a degenerate series) or forecasts a non-finite value gets its next candidate and
 finally the seasonal-naive forecast, is flagged ``failed`` and never stops the others.
 
@@ -38,8 +42,11 @@ Modules, each importing only those above it: ``config`` (ForecastConfig, Forecas
 (Prophet's features and holidays in numpy, without importing Prophet), ``prophet_map`` (Prophet's
 log posterior and its batched MAP solver, numpy only) and ``prophet_batch`` (the Prophet
 model's batch hook: Prophet's inputs per SKU, one solve per batch, Stan as the counted
-fallback), ``errors`` (backtest error measures), ``runner`` (one process: route, fit, fall back, assemble), ``calibrate``
-(spread of the SKUs not backtested), ``workers`` (forecast_frames, subprocesses).
+fallback), ``statistical`` (ETS, Theta, TSB, ADIDA, IMAPA in numpy), ``global_model`` (LightGBM
+across the SKUs of a call), ``select`` (the per-SKU choice by holdout error), ``errors``
+(backtest error measures), ``runner`` (one process: route, contest or fall back, assemble),
+``calibrate`` (spread and conformal intervals), ``workers`` (forecast_frames: the global fit,
+then subprocesses).
 This package re-exports what the rest of the project uses.
 """
 
