@@ -265,7 +265,7 @@ def _contest(
     """The winners of the contest SKUs ``members`` (indexes into ``plans``) whose
     candidates did not all fail."""
     fits: dict[int, dict[str, Fitted]] = {i: {} for i in members}
-    errors: dict[int, str] = {}
+    errors: dict[tuple[int, str], str] = {}
     seconds: dict[int, float] = dict.fromkeys(members, 0.0)
     names = sorted({n for i in members for n in plans[i].candidates[:-1]})
     for name in names:
@@ -278,7 +278,7 @@ def _contest(
                 fits[i][name] = outcome
             elif isinstance(outcome, Failed):
                 error = f"{name}: {type(outcome.error).__name__}: {outcome.error}"[:300]
-                errors.setdefault(i, error)
+                errors[i, name] = error
                 log.warning("SKU %s: %s failed (%s)", plans[i].job.sku_id, name, error)
     chosen: dict[int, Chosen] = {}
     for i in members:
@@ -291,7 +291,7 @@ def _contest(
             won.model,
             won.fitted,
             failed,
-            errors.get(i, "") if failed else "",
+            errors.get((i, plan.candidates[0]), "") if failed else "",
             seconds[i],
             won.selection,
             dict(won.errors),
