@@ -717,7 +717,7 @@ def _assert_quarantined(
 ) -> None:
     """Run D in quarantine mode after ``case`` hit two SKUs: exactly those are listed with
     no order and the reason; every other SKU's rows are those of a clean run with the two
-    SKUs inactive (``without``), and their point forecasts those of the clean run."""
+    SKUs inactive (``without``)."""
     skus = active_skus(url)[:2]
     _execute(url, case.sql.format(skus=_quoted(skus)))
     settings = Settings.load({**_settings(url, tmp).as_dict(), "dq_mode": "quarantine"})
@@ -736,12 +736,9 @@ def _assert_quarantined(
         pd.testing.assert_frame_equal(
             _of_run(after[table], skus), _of_run(without[table], skus), obj=table
         )
-    keys = ["sku_id", "forecast_date", "yhat", "model"]
-    pd.testing.assert_frame_equal(
-        _of_run(after["demand_forecast"], skus)[keys],
-        _of_run(clean["demand_forecast"], skus)[keys],
-        obj="point forecasts against the clean run",
-    )
+    # (the others' point forecasts are not those of the clean run: the global model learns
+    # across the SKUs of a batch, so two SKUs fewer change it as two SKUs discontinued would;
+    # the comparison with ``without`` above is the exact one)
     run = _of_run(after["pipeline_runs"], skus).iloc[0]
     assert run["status"] == "success" and int(run["skus_quarantined"]) == 2
     assert int(run["skus_total"]) == int(_of_run(clean["pipeline_runs"], skus)["skus_total"][0]) - 2

@@ -148,7 +148,9 @@ def test_dev_ui_fits_the_machine_and_ctrl_c_stops_everything(tmp_path):
     env = {**os.environ, "REPLENISHMENT_VENV": str(venv), "REPLENISHMENT_DATA_DIR": str(data),
            "AIRFLOW_HOME": str(tmp_path / "home")}  # fmt: skip
     env.pop("AIRFLOW__CORE__PARALLELISM", None)
-    proc = subprocess.Popen(["bash", str(ROOT / "dev"), "ui"], env=env, stdout=subprocess.PIPE)
+    # its output to a file: a pipe nobody reads could fill and block it
+    out = (tmp_path / "out.txt").open("w")
+    proc = subprocess.Popen(["bash", str(ROOT / "dev"), "ui"], env=env, stdout=out)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (
         pids.exists() and len(pids.read_text().split()) == 3
