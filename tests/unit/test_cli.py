@@ -148,9 +148,16 @@ def test_dev_ui_fits_the_machine_and_ctrl_c_stops_everything(tmp_path):
     env = {**os.environ, "REPLENISHMENT_VENV": str(venv), "REPLENISHMENT_DATA_DIR": str(data),
            "AIRFLOW_HOME": str(tmp_path / "home")}  # fmt: skip
     env.pop("AIRFLOW__CORE__PARALLELISM", None)
-    # its output to a file: a pipe nobody reads could fill and block it
+    # its output to a file: a pipe nobody reads could fill and block it. Ctrl-C as in a
+    # terminal: SIGINT at its default, whatever an earlier test left in this process (an
+    # ignored SIGINT is inherited, and bash cannot trap a signal ignored on entry)
     out = (tmp_path / "out.txt").open("w")
-    proc = subprocess.Popen(["bash", str(ROOT / "dev"), "ui"], env=env, stdout=out)
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "dev"), "ui"],
+        env=env,
+        stdout=out,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (
         pids.exists() and len(pids.read_text().split()) == 3
