@@ -268,12 +268,7 @@ def _features(panel: _Panel, columns: npt.NDArray[np.intp], min_lag: int, cal: F
     n = panel.y.shape[0]
     blocks: list[FloatArray] = []
     for k in LAGS:
-        lag = max(k, min_lag)
-        src = columns - lag
-        block = np.full((n, columns.size), np.nan)
-        ok = src >= 0
-        block[:, ok] = panel.y[:, src[ok]]
-        blocks.append(block)
+        blocks.append(_shifted(panel.y, columns, max(k, min_lag)))
     for w in ROLL_WINDOWS:
         mean, std = _rolling(panel.y, w)
         blocks.append(_shifted(mean, columns, min_lag))
@@ -290,7 +285,9 @@ def _features(panel: _Panel, columns: npt.NDArray[np.intp], min_lag: int, cal: F
     return np.stack([b.reshape(-1) for b in blocks], axis=1).astype(np.float32)
 
 
-def _shifted(values: FloatArray, columns: npt.NDArray[np.intp], lag: int) -> FloatArray:
+def _shifted(
+    values: npt.NDArray[np.floating[Any]], columns: npt.NDArray[np.intp], lag: int
+) -> FloatArray:
     """``values`` at column ``c - lag`` for each target column ``c`` (NaN before the grid)."""
     src = columns - lag
     out = np.full((values.shape[0], columns.size), np.nan)
