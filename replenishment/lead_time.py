@@ -46,6 +46,19 @@ Level shifts: a supplier whose lead time changed (a new route, a new carrier) is
 planned value keeps its weight in the spread but not in the mean (it is contradicted).
 ``lead_time_shift_receipts`` counts the receipts since the shift (0: no shift).
 
+Pooled evidence: lead time is a property of the supplier more than of the SKU, and a SKU
+that orders once a month sees a supplier turn late only after three of its own receipts,
+a quarter of a year. When ``planned`` carries ``lead_time_group`` (the pipeline passes
+the SKU master's ``category``, the nearest thing to a supplier it has), the same
+level-shift test runs on the lateness ``L_i - planned_i`` of every receipt of the group,
+oldest first (:func:`group_shifts`; a group needs ``group_min_receipts`` receipts on each
+side and ``|t| >= group_t``; overdue open orders stay out of it: only late ones are
+seen, which would look like a shift). When a group's lateness moved by Delta days, each
+of its SKUs that did not shift on its own evidence counts its receipts from before the
+group's change, and its planned value, as Delta days longer: a hierarchical estimate,
+the SKU's own offset from the group kept, the group's recent level learned from many
+SKUs' receipts. ``lead_time_group_shift_days`` is the Delta applied (0: none).
+
 >>> import datetime as dt
 >>> pos = pd.DataFrame({
 ...     "sku_id": ["A"] * 4,
@@ -71,7 +84,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -93,6 +106,7 @@ LEAD_TIME_COLUMNS: tuple[str, ...] = (
     "lead_time_late_open",
     "lead_time_bias_days",
     "lead_time_shift_receipts",
+    "lead_time_group_shift_days",
 )
 
 SOURCES = ("planned", "blended", "measured")
@@ -114,6 +128,9 @@ class LeadTimeRule:
     the split's two-sample t statistic is at least ``shift_t`` and the means differ by
     at least ``shift_min_days`` and ``shift_min_share`` of the earlier mean (see
     :func:`level_shifts`).
+    group_min_receipts, group_t: the same test on a group's pooled lateness
+    (:func:`group_shifts`), with more receipts and a higher t asked of it (a group has
+    many receipts; a false shift would move all its SKUs).
     """
 
     prior_receipts: float = 3.0
@@ -124,14 +141,18 @@ class LeadTimeRule:
     shift_t: float = 4.5
     shift_min_days: float = 1.0
     shift_min_share: float = 0.1
+    group_min_receipts: int = 8
+    group_t: float = 6.0
 
     def __post_init__(self) -> None:
         if self.prior_receipts <= 0 or self.half_life_days <= 0:
             raise ValueError("prior_receipts and half_life_days must be > 0")
         if self.prior_cv < 0 or not 0 < self.measured_below < 1:
             raise ValueError("prior_cv must be >= 0 and measured_below in (0, 1)")
-        if self.shift_min_receipts < 2 or self.shift_t <= 0:
-            raise ValueError("shift_min_receipts must be >= 2 and shift_t > 0")
+        if min(self.shift_min_receipts, self.group_min_receipts) < 2:
+            raise ValueError("shift_min_receipts and group_min_receipts must be >= 2")
+        if self.shift_t <= 0 or self.group_t <= 0:
+            raise ValueError("shift_t and group_t must be > 0")
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -140,6 +161,20 @@ def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 def _naive(values: pd.Series) -> pd.Series:
     return to_naive_datetime(values).astype("datetime64[ns]")
+
+
+#: The SKU master column whose SKUs pool their lateness evidence: the master has no
+#: supplier column, and a category is most often bought from few suppliers.
+GROUP_COLUMN = "category"
+
+
+def planned_lead_times(master: pd.DataFrame) -> pd.DataFrame:
+    """The ``planned`` frame of :func:`estimate_lead_times` from SKU master rows:
+    sku_id, lead_time_days and, when the master has :data:`GROUP_COLUMN`, lead_time_group."""
+    planned = master[["sku_id", "lead_time_days"]].copy()
+    if GROUP_COLUMN in master:
+        planned["lead_time_group"] = master[GROUP_COLUMN].to_numpy()
+    return planned
 
 
 def lead_time_evidence(purchase_orders: pd.DataFrame, run_date: dt.date) -> pd.DataFrame:
@@ -263,6 +298,73 @@ def level_shifts(
     return current, shifted
 
 
+def group_shifts(
+    group: npt.NDArray[np.intp],
+    lateness: npt.NDArray[np.float64],
+    age: npt.NDArray[np.float64],
+    n_groups: int,
+    rule: LeadTimeRule,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """A change in each group's lateness, from the receipts of all its SKUs.
+
+    group: the group (0 .. n_groups - 1) of each receipt; lateness: its lead time minus
+    the lead time promised for it, days; age: its age_days. The test is
+    :func:`level_shifts` on the group's receipts oldest first, with
+    ``group_min_receipts`` and ``group_t`` in place of the SKU's thresholds.
+    Returns (before: per receipt, True when it precedes its group's shift; delta: per
+    group, mean lateness after the shift minus before, 0 without a shift).
+
+    >>> g = np.zeros(20, dtype=np.intp)
+    >>> late = np.r_[np.zeros(10), np.full(10, 3.0)] + np.tile([-0.5, 0.5], 10)
+    >>> before, delta = group_shifts(g, late, np.arange(20.0)[::-1], 1, LeadTimeRule())
+    >>> int(before.sum()), float(delta[0])
+    (10, 3.0)
+    """
+    test = replace(rule, shift_min_receipts=rule.group_min_receipts, shift_t=rule.group_t)
+    after, shifted = level_shifts(group, lateness, age, n_groups, test)
+    before = shifted[group] & ~after
+
+    def mean(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        total = np.bincount(group[mask], weights=lateness[mask], minlength=n_groups)
+        count = np.bincount(group[mask], minlength=n_groups)
+        return np.divide(total, count, out=np.zeros(n_groups), where=count > 0)
+
+    delta = np.where(shifted, mean(~before) - mean(before), 0.0)
+    return before, delta
+
+
+def _pooled_drift(
+    planned: pd.DataFrame,
+    rows: npt.NDArray[np.intp],
+    ev: pd.DataFrame,
+    promised: npt.NDArray[np.float64],
+    own_shift: npt.NDArray[np.bool_],
+    rule: LeadTimeRule,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Days to add to each piece of evidence and to each SKU's planned value for its
+    group's shift (:func:`group_shifts`); zeros without ``lead_time_group``. SKUs that
+    shifted on their own evidence (``own_shift``) keep their own."""
+    n = len(planned)
+    add, per_sku = np.zeros(len(rows)), np.zeros(n)
+    if "lead_time_group" not in planned or not len(rows):
+        return add, per_sku
+    codes, names = pd.factorize(planned["lead_time_group"].astype("string"))
+    receipt = np.flatnonzero(~ev["late_open"].to_numpy() & (codes[rows] >= 0))
+    lateness = ev["lead_days"].to_numpy()[receipt] - promised[receipt]
+    before, delta = group_shifts(
+        codes[rows[receipt]], lateness, ev["age_days"].to_numpy()[receipt], len(names), rule
+    )
+    per_sku = np.where((codes >= 0) & ~own_shift, delta[np.maximum(codes, 0)], 0.0)
+    add[receipt[before]] = per_sku[rows[receipt[before]]]
+    if delta.any():
+        logger.info(
+            "lead times: lateness shifted in %d groups (%s)",
+            int((delta != 0).sum()),
+            ", ".join(f"{names[g]} {delta[g]:+.1f} d" for g in np.flatnonzero(delta)[:5]),
+        )
+    return add, per_sku
+
+
 def estimate_lead_times(
     planned: pd.DataFrame,
     purchase_orders: pd.DataFrame,
@@ -271,7 +373,9 @@ def estimate_lead_times(
 ) -> pd.DataFrame:
     """The lead time to plan with, per SKU of ``planned``, as known before ``run_date``.
 
-    planned: sku_id, lead_time_days (planned supplier lead time, days, > 0), one row per SKU.
+    planned: sku_id, lead_time_days (planned supplier lead time, days, > 0), one row per
+        SKU; optionally lead_time_group (SKUs whose suppliers move together, e.g. the
+        category: their receipts are pooled to find a change, see the module docstring).
     purchase_orders: as for :func:`lead_time_evidence`.
     Returns :data:`LEAD_TIME_COLUMNS`, rows in the order of ``planned``:
     lead_time_used_days (the shrunk mean), lead_time_std_days (its spread), lead_time_source
@@ -288,22 +392,30 @@ def estimate_lead_times(
     current, shifted = level_shifts(
         all_rows, ev["lead_days"].to_numpy(), ev["age_days"].to_numpy(), n, rule
     )
-    ev, rows = ev[current], all_rows[current]
+    promised_all = np.where(
+        np.isnan(ev["promised_days"].to_numpy()), prior[all_rows], ev["promised_days"]
+    )
+    drift, group_shift = _pooled_drift(planned, all_rows, ev, promised_all, shifted, rule)
+    ev, rows, promised = ev[current], all_rows[current], promised_all[current]
     w = np.power(0.5, ev["age_days"].to_numpy() / rule.half_life_days)
-    lead = ev["lead_days"].to_numpy()
+    lead = ev["lead_days"].to_numpy() + drift[current]
     weight = np.bincount(rows, weights=w, minlength=n)
     k = rule.prior_receipts
     # after a level shift the planned value is contradicted: it keeps its weight in the
     # spread (k receipts of spread cv_p * L_p) but no longer pulls the mean
     k_mean = np.where(shifted, 0.0, k)
-    mean = (k_mean * prior + np.bincount(rows, weights=w * lead, minlength=n)) / (k_mean + weight)
+    prior_mean = prior + group_shift
+    mean = (k_mean * prior_mean + np.bincount(rows, weights=w * lead, minlength=n)) / (
+        k_mean + weight
+    )
     spread = np.bincount(rows, weights=w * (lead - mean[rows]) ** 2, minlength=n)
     var = (k * (rule.prior_cv * prior) ** 2 + spread) / (k + weight)
-    promised = np.where(np.isnan(ev["promised_days"].to_numpy()), prior[rows], ev["promised_days"])
     late = np.bincount(rows, weights=w * (lead - promised), minlength=n)
     share = k_mean / (k_mean + weight)
     source = np.where(
-        weight == 0, "planned", np.where(share < rule.measured_below, "measured", "blended")
+        (weight == 0) & (group_shift == 0),
+        "planned",
+        np.where(share < rule.measured_below, "measured", "blended"),
     )
     late_open = ev["late_open"].to_numpy()
     result = pd.DataFrame(
@@ -321,6 +433,7 @@ def estimate_lead_times(
             "lead_time_shift_receipts": np.where(
                 shifted, np.bincount(rows[~late_open], minlength=n), 0
             ).astype(np.int64),
+            "lead_time_group_shift_days": group_shift,
         },
         columns=list(LEAD_TIME_COLUMNS),
     )
@@ -343,8 +456,17 @@ def describe(row: Mapping[str, Any]) -> str:
     used, plan = float(row["lead_time_used_days"]), float(row["lead_time_planned_days"])
     receipts = int(row["lead_time_receipts"])
     late_open = int(row["lead_time_late_open"])
+    group = float(row.get("lead_time_group_shift_days", 0.0) or 0.0)
+    pooled = (
+        f"; the suppliers of its group {abs(group):.1f} days "
+        f"{'later' if group > 0 else 'earlier'} than before on their recent receipts"
+        if group
+        else ""
+    )
     if row["lead_time_source"] == "planned":
         return f"lead time {_num(plan)} days planned (no receipts yet)"
+    if receipts + late_open == 0:
+        return f"lead time {_num(used)} days used (planned {_num(plan)}, no receipts yet{pooled})"
     bias = float(row["lead_time_bias_days"])
     evidence = f"{receipts} receipts" + (
         f" and {late_open} overdue order{'s' if late_open > 1 else ''}" if late_open else ""
@@ -356,7 +478,10 @@ def describe(row: Mapping[str, Any]) -> str:
         head = f"supplier {abs(bias):.1f} days {word} on average over {evidence}"
     else:
         head = f"supplier on time over {evidence}"
-    return f"{head}; lead time {_num(used)} days used (planned {_num(plan)}, {row['lead_time_source']})"
+    return (
+        f"{head}; lead time {_num(used)} days used "
+        f"(planned {_num(plan)}, {row['lead_time_source']}{pooled})"
+    )
 
 
 def _num(x: float) -> str:

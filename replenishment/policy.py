@@ -108,7 +108,12 @@ from replenishment.frames import (
     sample,
     scalar_or_array,
 )
-from replenishment.lead_time import LeadTimeRule, estimate_lead_times, lead_time_stats
+from replenishment.lead_time import (
+    LeadTimeRule,
+    estimate_lead_times,
+    lead_time_stats,
+    planned_lead_times,
+)
 from replenishment.order_inputs import PARAM_COLUMNS, OrderInputs, inventory_position, order_inputs
 from replenishment.order_reasons import REASON_MAX_CHARS, OrderFacts, reasons, review_days
 from replenishment.protection_demand import cumulative_forecast
@@ -248,7 +253,7 @@ def plan_orders(
     errors: the forecast's P-day error profile; None = independent days.
     """
     lead = estimate_lead_times(
-        master[["sku_id", "lead_time_days"]], purchase_orders, run_date, lead_rule or LeadTimeRule()
+        planned_lead_times(master), purchase_orders, run_date, lead_rule or LeadTimeRule()
     )
     keep = [c for c in ("sku_id", "model", "sigma_daily", "demand_class") if c in summary]
     params = master.merge(summary[keep], on="sku_id", how="left", validate="one_to_one")

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from replenishment.forecast_error import ErrorProfile
-from replenishment.lead_time import estimate_lead_times
+from replenishment.lead_time import GROUP_COLUMN, estimate_lead_times, planned_lead_times
 from replenishment.policy import ceil_to_packs, compute_orders, plan_orders, review_days
 from replenishment.simulate.config import (
     FloatArray,
@@ -76,7 +76,7 @@ def lead_time_inputs(
     one row per SKU of ``sku`` in its order, so the baselines plan with the same measured
     lead time as the pipeline's policy.
     """
-    return estimate_lead_times(sku[["sku_id", "lead_time_days"]], purchase_orders, run_date)
+    return estimate_lead_times(planned_lead_times(sku), purchase_orders, run_date)
 
 
 class SpreadsheetPolicy:
@@ -166,7 +166,7 @@ class ForecastPolicy:
         self.ids = pd.Index(data.sku_ids)
         base = [c for c in PARAM_COLUMNS if c in data.sku.columns]
         self.params = data.sku[base].copy()
-        master = [c for c in (*PARAM_COLUMNS, "policy") if c in data.sku.columns]
+        master = [c for c in (*PARAM_COLUMNS, "policy", GROUP_COLUMN) if c in data.sku.columns]
         self.master = data.sku[[c for c in master if c not in ("sigma_daily", "model")]].copy()
         self._profiles: dict[int, ErrorProfile] = {}
         self.last_orders: pd.DataFrame | None = None

@@ -116,9 +116,70 @@ def test_a_steady_supplier_is_almost_never_split(heavy_tail: bool) -> None:
             "received_date": ordered + pd.to_timedelta(lead, unit="D"),
         }
     )
-    planned = pd.DataFrame({"sku_id": [f"S{i}" for i in range(skus)], "lead_time_days": 10.0})
+    planned = pd.DataFrame(
+        {
+            "sku_id": [f"S{i}" for i in range(skus)],
+            "lead_time_days": 10.0,
+            "lead_time_group": [f"G{i % 10}" for i in range(skus)],
+        }
+    )
     est = estimate_lead_times(planned, po, D)
     assert (est["lead_time_shift_receipts"] > 0).mean() < 0.01
+    # ten groups of 100 steady suppliers, 15,000 receipts each: no group is split
+    assert (est["lead_time_group_shift_days"] == 0).all()
+
+
+def _group_turned_late(skus: int = 10) -> pd.DataFrame:
+    """Ten SKUs of one group, 20 on-time receipts each over two years; then the group's
+    suppliers turned 3 days late: SKUs 0-8 have one late receipt each since (too few for
+    a shift of their own), SKU 9 none."""
+    frames = []
+    for i in range(skus):
+        frames.append(_orders(f"S{i}", list(range(700 + i, 300 + i, -20)), [7.0] * 20, 7))
+        if i < skus - 1:
+            frames.append(_orders(f"S{i}", [40 - 2 * i], [10.0], 7))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_group_that_turned_late_moves_the_skus_that_order_rarely() -> None:
+    po = _group_turned_late()
+    planned = _planned(**{f"S{i}": 7.0 for i in range(10)})
+    alone = estimate_lead_times(planned, po, D).set_index("sku_id")
+    pooled = estimate_lead_times(planned.assign(lead_time_group="G"), po, D).set_index("sku_id")
+    assert (alone["lead_time_shift_receipts"] == 0).all()  # no SKU shifted on its own
+    assert alone["lead_time_group_shift_days"].eq(0).all()
+    assert pooled["lead_time_group_shift_days"].tolist() == pytest.approx([3.0] * 10)
+    # S9 has no receipt since the change: alone it stays on time, pooled it plans +3 days
+    assert alone.loc["S9", "lead_time_used_days"] == pytest.approx(7.0)
+    assert pooled.loc["S9", "lead_time_used_days"] == pytest.approx(10.0)
+    # S0 saw one late receipt: alone it is outweighed by 20 on-time ones
+    assert alone.loc["S0", "lead_time_used_days"] < 8.5
+    assert pooled.loc["S0", "lead_time_used_days"] == pytest.approx(10.0)
+    text = describe(pooled.loc["S9"].to_dict())
+    assert "the suppliers of its group 3.0 days later than before" in text
+    # another group's SKUs are not moved
+    other = pd.concat([po, _orders("X", list(range(700, 0, -20)), [7.0] * 35, 7)])
+    planned_x = pd.concat(
+        [planned.assign(lead_time_group="G"), _planned(X=7.0).assign(lead_time_group="H")]
+    )
+    est = estimate_lead_times(planned_x, other, D).set_index("sku_id")
+    assert est.loc["X", "lead_time_group_shift_days"] == 0
+    assert est.loc["X", "lead_time_used_days"] == pytest.approx(7.0)
+
+
+def test_a_sku_that_shifted_on_its_own_keeps_its_own_level() -> None:
+    po = pd.concat(
+        [
+            _group_turned_late(),
+            _orders("S9", list(range(75, 15, -10)), [15.0] * 6, 7),  # S9 now 8 days late
+        ],
+        ignore_index=True,
+    )
+    planned = _planned(**{f"S{i}": 7.0 for i in range(10)}).assign(lead_time_group="G")
+    est = estimate_lead_times(planned, po, D).set_index("sku_id")
+    assert est.loc["S9", "lead_time_shift_receipts"] == 6
+    assert est.loc["S9", "lead_time_group_shift_days"] == 0
+    assert est.loc["S9", "lead_time_used_days"] == pytest.approx(15.0)
 
 
 def test_open_orders_past_their_expected_date_are_late_evidence() -> None:
