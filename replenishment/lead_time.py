@@ -437,17 +437,21 @@ def estimate_lead_times(
         },
         columns=list(LEAD_TIME_COLUMNS),
     )
+    _log_estimate(result, run_date)
+    return result
+
+
+def _log_estimate(result: pd.DataFrame, run_date: dt.date) -> None:
     counts = result["lead_time_source"].value_counts().to_dict()
     logger.info(
         "lead times for %s: %d SKUs (%s), %d receipts, %d late open orders, %d level shifts",
         run_date.isoformat(),
-        n,
+        len(result),
         ", ".join(f"{s} {counts.get(s, 0)}" for s in SOURCES),
         int(result["lead_time_receipts"].sum()),
         int(result["lead_time_late_open"].sum()),
-        int(shifted.sum()),
+        int((result["lead_time_shift_receipts"] > 0).sum()),
     )
-    return result
 
 
 def describe(row: Mapping[str, Any]) -> str:
