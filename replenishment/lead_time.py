@@ -50,12 +50,15 @@ Pooled evidence: lead time is a property of the supplier more than of the SKU, a
 that orders once a month sees a supplier turn late only after three of its own receipts,
 a quarter of a year. When ``planned`` carries ``lead_time_group`` (the pipeline passes
 the SKU master's ``category``, the nearest thing to a supplier it has), the same
-level-shift test runs on the lateness ``L_i - planned_i`` of every receipt of the group,
-oldest first (:func:`group_shifts`; a group needs ``group_min_receipts`` receipts on each
-side and ``|t| >= group_t``; overdue open orders stay out of it: only late ones are
-seen, which would look like a shift). When a group's lateness moved by Delta days, each
-of its SKUs that did not shift on its own evidence counts its receipts from before the
-group's change, and its planned value, as Delta days longer: a hierarchical estimate,
+level-shift test runs on the lateness ``L_i - planned_i`` of every order of the group
+that is past its promised date, placed in the last year, in the order they were placed
+(:func:`group_shifts`; a group needs ``group_min_receipts`` orders on each side and ``|t| >= group_t``). Those
+orders are all seen: received, or open and overdue (at their lateness so far); orders
+not yet due are left out, since only their early receipts are seen. A supplier that
+turned late shows in the orders placed since, from the day the first of them is due.
+When a group's lateness moved by Delta days, each of its SKUs that did not shift on its
+own evidence counts its orders from before the group's change, and its planned value,
+as Delta days longer: a hierarchical estimate,
 the SKU's own offset from the group kept, the group's recent level learned from many
 SKUs' receipts. ``lead_time_group_shift_days`` is the Delta applied (0: none).
 
@@ -131,6 +134,8 @@ class LeadTimeRule:
     group_min_receipts, group_t: the same test on a group's pooled lateness
     (:func:`group_shifts`), with more receipts and a higher t asked of it (a group has
     many receipts; a false shift would move all its SKUs).
+    group_window_days: the group test reads the orders placed in this many days before
+    the run date, > 0.
     """
 
     prior_receipts: float = 3.0
@@ -141,8 +146,9 @@ class LeadTimeRule:
     shift_t: float = 4.5
     shift_min_days: float = 1.0
     shift_min_share: float = 0.1
-    group_min_receipts: int = 8
-    group_t: float = 6.0
+    group_min_receipts: int = 5
+    group_t: float = 5.0
+    group_window_days: float = 365.0
 
     def __post_init__(self) -> None:
         if self.prior_receipts <= 0 or self.half_life_days <= 0:
@@ -151,8 +157,8 @@ class LeadTimeRule:
             raise ValueError("prior_cv must be >= 0 and measured_below in (0, 1)")
         if min(self.shift_min_receipts, self.group_min_receipts) < 2:
             raise ValueError("shift_min_receipts and group_min_receipts must be >= 2")
-        if self.shift_t <= 0 or self.group_t <= 0:
-            raise ValueError("shift_t and group_t must be > 0")
+        if self.shift_t <= 0 or self.group_t <= 0 or self.group_window_days <= 0:
+            raise ValueError("shift_t, group_t and group_window_days must be > 0")
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -307,11 +313,12 @@ def group_shifts(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     """A change in each group's lateness, from the receipts of all its SKUs.
 
-    group: the group (0 .. n_groups - 1) of each receipt; lateness: its lead time minus
-    the lead time promised for it, days; age: its age_days. The test is
-    :func:`level_shifts` on the group's receipts oldest first, with
-    ``group_min_receipts`` and ``group_t`` in place of the SKU's thresholds.
-    Returns (before: per receipt, True when it precedes its group's shift; delta: per
+    group: the group (0 .. n_groups - 1) of each order; lateness: its lead time minus the
+    lead time promised for it, days (for an order still open, its lower bound: days past
+    its expected date); age: days since it was placed. The test is :func:`level_shifts`
+    on the group's orders in the order they were placed, with ``group_min_receipts`` and
+    ``group_t`` in place of the SKU's thresholds.
+    Returns (before: per order, True when it precedes its group's shift; delta: per
     group, mean lateness after the shift minus before, 0 without a shift).
 
     >>> g = np.zeros(20, dtype=np.intp)
@@ -349,13 +356,22 @@ def _pooled_drift(
     if "lead_time_group" not in planned or not len(rows):
         return add, per_sku
     codes, names = pd.factorize(planned["lead_time_group"].astype("string"))
-    receipt = np.flatnonzero(~ev["late_open"].to_numpy() & (codes[rows] >= 0))
-    lateness = ev["lead_days"].to_numpy()[receipt] - promised[receipt]
+    lead = ev["lead_days"].to_numpy()
+    placed_age = ev["age_days"].to_numpy() + lead  # days since the order was placed
+    # an order past its promised date is received or overdue: no order is missing for
+    # being late, as orders not yet due would be (only their early receipts are seen)
+    # (orders without an expected date are left out: were they open, none would be seen)
+    known = ~np.isnan(ev["promised_days"].to_numpy())
+    # and only the last group_window_days: the far edge of the look-back is where an
+    # extract's cut can leave a biased sample (cut by receipt date, only the slow ones)
+    recent = placed_age <= rule.group_window_days
+    due = np.flatnonzero(known & recent & (placed_age >= promised) & (codes[rows] >= 0))
     before, delta = group_shifts(
-        codes[rows[receipt]], lateness, ev["age_days"].to_numpy()[receipt], len(names), rule
+        codes[rows[due]], lead[due] - promised[due], placed_age[due], len(names), rule
     )
     per_sku = np.where((codes >= 0) & ~own_shift, delta[np.maximum(codes, 0)], 0.0)
-    add[receipt[before]] = per_sku[rows[receipt[before]]]
+    older = np.concatenate([due[before], np.flatnonzero(~recent & (codes[rows] >= 0))])
+    add[older] = per_sku[rows[older]]
     if delta.any():
         logger.info(
             "lead times: lateness shifted in %d groups (%s)",

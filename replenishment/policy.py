@@ -57,7 +57,7 @@ EOQ
 
 Safety stock
 ------------
-Demand over P is normal, or negative binomial for intermittent and lumpy SKUs and where
+Demand over P is normal, or negative binomial for erratic, intermittent and lumpy SKUs and where
 ``protection_demand < 3 * sigma_protection`` (``demand_distribution``); see
 :mod:`replenishment.safety_stock` for the quantiles and the exact fill-rate expressions.
 ``service_target="cycle"``: the level S is the ``service_level`` quantile of demand over

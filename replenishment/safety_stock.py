@@ -17,7 +17,8 @@ mu_L, sigma_L
 D_P
     Demand over P. Modelled as **normal** for SKUs with steady demand, and as
     **negative binomial** (a discrete, right-skewed count; Poisson when
-    ``sigma_P**2 <= mu_P``) for intermittent and lumpy SKUs and wherever
+    ``sigma_P**2 <= mu_P``) for erratic, intermittent and lumpy SKUs (erratic: sizes vary
+    widely, CV**2 > 0.49, and their P-day demand is right-skewed) and wherever
     ``mu_P < 3 * sigma_P`` (there a normal puts more than 0.1 % of its mass below zero
     and is too light in the right tail). The negative binomial is fitted by moments:
     ``n = mu**2 / (var - mu)``, ``p = mu / var`` (Silver, Pyke & Thomas, *Inventory and
@@ -96,7 +97,7 @@ __all__ = [
 #: mu_P below this many sigma_P makes the normal inaccurate: use the negative binomial.
 NORMAL_MIN_CV_INVERSE = 3.0
 #: Demand classes modelled as negative binomial whatever their spread.
-DISCRETE_CLASSES = frozenset({"intermittent", "lumpy"})
+DISCRETE_CLASSES = frozenset({"intermittent", "lumpy", "erratic"})
 _BISECTION_STEPS = 48
 
 

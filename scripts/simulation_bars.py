@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario",
         choices=sorted(LIMITS),
         default=None,
-        help="default: late when the run id names a supplier delay (-late), else on_time",
+        help="default: late when the run id names a supplier delay (-late) or stale master "
+        "data (-stale), else on_time",
     )
     args = parser.parse_args(argv)
     if args.url is not None and not args.run_id:
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(run_ids) > 1:
         print(f"simulation_bars: several runs {run_ids}; pick one with --run-id", file=sys.stderr)
         return 2
-    scenario = args.scenario or ("late" if "-late" in run_ids[0] else "on_time")
+    late = "-late" in run_ids[0] or "-stale" in run_ids[0]
+    scenario = args.scenario or ("late" if late else "on_time")
     print(f"bars of run {run_ids[0]} ({scenario}):")
     bars = evaluate(summary, scenario)
     for bar in bars:

@@ -94,6 +94,13 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         "are drawn from (planned lead times unchanged)",
     )
     parser.add_argument(
+        "--stale-lead-time-days",
+        type=int,
+        default=0,
+        help="scenario: the SKU master's planned lead times are N days shorter than the "
+        "suppliers deliver, before and during the window (receipts unchanged)",
+    )
+    parser.add_argument(
         "--demand-shock",
         type=parse_demand_shock,
         default=None,
@@ -152,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             run_id=args.run_id,
             review_schedule=args.review_schedule,
             supplier_delay_days=args.supplier_delay_days,
+            stale_lead_time_days=args.stale_lead_time_days,
             demand_shock_factor=shock[0],
             demand_shock_day=shock[1],
         )

@@ -59,6 +59,12 @@ class SimulationConfig:
     supplier_delay_days: scenario "suppliers late": every order of the replay arrives
         this many days later than the receipt it is drawn from (the master data's planned
         lead time is unchanged); run id "-late<N>".
+    stale_lead_time_days: scenario "stale master data": the SKU master's planned lead
+        times are this many days shorter than the suppliers deliver (at least 1 day),
+        before the window as in it: the receipts and the lead-time draws stay as they
+        were, the purchase orders' expected dates are the stale promise; run id
+        "-stale<N>". The late receipts were in ``purchase_orders`` all along, as in a
+        warehouse whose master data was never updated.
     demand_shock_factor, demand_shock_day: scenario "demand shock": the demand of
         simulated days >= demand_shock_day is multiplied by the factor, in the demand
         served and in the history the forecasts and baselines read; run id
@@ -78,6 +84,7 @@ class SimulationConfig:
     run_id: str | None = None
     review_schedule: bool = False
     supplier_delay_days: int = 0
+    stale_lead_time_days: int = 0
     demand_shock_factor: float = 1.0
     demand_shock_day: int = 0
 
@@ -99,8 +106,12 @@ class SimulationConfig:
             raise ValueError(f"trailing_days must be >= 2, got {self.trailing_days}")
         if self.max_skus is not None and self.max_skus < 1:
             raise ValueError(f"max_skus must be >= 1, got {self.max_skus}")
-        if self.supplier_delay_days < 0:
-            raise ValueError(f"supplier_delay_days must be >= 0, got {self.supplier_delay_days}")
+        self._check_scenarios()
+
+    def _check_scenarios(self) -> None:
+        for name in ("supplier_delay_days", "stale_lead_time_days"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (math.isfinite(self.demand_shock_factor) and self.demand_shock_factor >= 0):
             raise ValueError(f"demand_shock_factor must be >= 0, got {self.demand_shock_factor}")
         if not 0 <= self.demand_shock_day < self.days:
@@ -136,6 +147,7 @@ class SimulationConfig:
             + (f"-bt{self.backtest_every}" if self.backtest_every != 1 else "")
             + ("-reviewed" if self.review_schedule else "")
             + (f"-late{self.supplier_delay_days}" if self.supplier_delay_days else "")
+            + (f"-stale{self.stale_lead_time_days}" if self.stale_lead_time_days else "")
             + (
                 f"-shock{self.demand_shock_factor:g}@{self.demand_shock_day}"
                 if self.shocked

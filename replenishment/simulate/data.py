@@ -161,12 +161,17 @@ def with_scenarios(data: ReplayData, cfg: SimulationConfig) -> ReplayData:
     Suppliers late: every lead time of the replay (drawn from the SKU's receipts, or
     its planned lead time) plus ``supplier_delay_days``; the purchase orders placed
     before the window and their receipts stay as they were, so a policy learns the
-    lateness only from the receipts of its own orders. Demand shock: from simulated day
+    lateness only from the receipts of its own orders. Stale master data: the planned
+    lead times ``stale_lead_time_days`` shorter (at least 1 day) and the expected dates of
+    the purchase orders placed before the window as much earlier; receipts and draws as
+    they were. Demand shock: from simulated day
     ``demand_shock_day`` on, the demand served, the recorded demand the baselines read
     and the history the forecasts read are multiplied by ``demand_shock_factor``.
     """
     if cfg.supplier_delay_days:
         data = replace(data, lead_times=data.lead_times + cfg.supplier_delay_days)
+    if cfg.stale_lead_time_days:
+        data = _stale_master(data, cfg.stale_lead_time_days)
     if cfg.shocked:
         factor, day = cfg.demand_shock_factor, cfg.demand_shock_day
         demand = data.demand.copy()
@@ -178,6 +183,21 @@ def with_scenarios(data: ReplayData, cfg: SimulationConfig) -> ReplayData:
         history.loc[later, "y"] = history.loc[later, "y"] * factor
         data = replace(data, demand=demand, recorded=recorded, history=history)
     return data
+
+
+def _stale_master(data: ReplayData, days: int) -> ReplayData:
+    """The master data ``days`` shorter than the suppliers, before the window as in it."""
+    sku = data.sku.copy()
+    stale = (sku["lead_time_days"] - days).clip(lower=1.0)
+    promised_less = pd.to_timedelta(sku["lead_time_days"] - stale, unit="D")
+    sku["lead_time_days"] = stale
+    orders = data.purchase_orders.copy()
+    if len(orders):
+        shift = (
+            orders["sku_id"].astype(str).map(dict(zip(data.sku_ids, promised_less, strict=True)))
+        )
+        orders["expected_date"] = orders["expected_date"] - shift.fillna(pd.Timedelta(0))
+    return replace(data, sku=sku, purchase_orders=orders)
 
 
 def _read_window(engine: Engine, cfg: SimulationConfig, after: int) -> dict[str, pd.DataFrame]:

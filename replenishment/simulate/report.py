@@ -100,6 +100,10 @@ def _scenarios(cfg: SimulationConfig) -> str:
     parts = []
     if cfg.supplier_delay_days:
         parts.append(f"suppliers {cfg.supplier_delay_days} days later than their receipts")
+    if cfg.stale_lead_time_days:
+        parts.append(
+            f"master data {cfg.stale_lead_time_days} days shorter than the suppliers deliver"
+        )
     if cfg.shocked:
         parts.append(
             f"demand x {cfg.demand_shock_factor:g} from day {cfg.demand_shock_day} "

@@ -116,17 +116,44 @@ def test_a_steady_supplier_is_almost_never_split(heavy_tail: bool) -> None:
             "received_date": ordered + pd.to_timedelta(lead, unit="D"),
         }
     )
-    planned = pd.DataFrame(
-        {
-            "sku_id": [f"S{i}" for i in range(skus)],
-            "lead_time_days": 10.0,
-            "lead_time_group": [f"G{i % 10}" for i in range(skus)],
-        }
-    )
+    planned = pd.DataFrame({"sku_id": [f"S{i}" for i in range(skus)], "lead_time_days": 10.0})
     est = estimate_lead_times(planned, po, D)
     assert (est["lead_time_shift_receipts"] > 0).mean() < 0.01
-    # ten groups of 100 steady suppliers, 15,000 receipts each: no group is split
-    assert (est["lead_time_group_shift_days"] == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_steady_groups_are_not_split(seed: int) -> None:
+    """400 steady suppliers ordering weekly for 60 weeks (30 % of them late ones: 2 days
+    plus an exponential delay on half the orders), in groups of 5, 20 and 100 SKUs, with
+    the orders still open at the run date: no group's lateness is split."""
+    rng = np.random.default_rng(seed)
+    skus, orders = 400, 60
+    size = skus * orders
+    ages = np.tile(np.arange(orders * 7, 0, -7), skus) + np.repeat(rng.integers(0, 7, skus), orders)
+    lead = np.round(10.0 + rng.normal(0.0, 1.0, size))
+    late_supplier = np.repeat(rng.random(skus) < 0.3, orders)
+    delay = 2.0 + np.where(rng.random(size) < 0.5, np.ceil(rng.exponential(4.0, size)), 0.0)
+    lead += np.where(late_supplier, delay, 0.0)
+    ordered = pd.Timestamp(D) - pd.to_timedelta(ages, unit="D")
+    received = ordered + pd.to_timedelta(lead, unit="D")
+    po = pd.DataFrame(
+        {
+            "sku_id": np.repeat([f"S{i}" for i in range(skus)], orders),
+            "order_date": ordered,
+            "expected_date": ordered + pd.Timedelta(days=10),
+            "received_date": received.where(received < pd.Timestamp(D)),
+        }
+    )
+    for group_size in (5, 20, 100):
+        planned = pd.DataFrame(
+            {
+                "sku_id": [f"S{i}" for i in range(skus)],
+                "lead_time_days": 10.0,
+                "lead_time_group": [f"G{i // group_size}" for i in range(skus)],
+            }
+        )
+        est = estimate_lead_times(planned, po, D)
+        assert (est["lead_time_group_shift_days"] == 0).all(), group_size
 
 
 def _group_turned_late(skus: int = 10) -> pd.DataFrame:

@@ -710,6 +710,36 @@ def test_supplier_delay_scenario_shifts_every_receipt() -> None:
     assert with_scenarios(data, SimulationConfig(start=START, days=10)) is data
 
 
+def test_stale_master_scenario_shortens_the_plan_not_the_receipts() -> None:
+    from replenishment.simulate import with_scenarios
+
+    data = dataclasses.replace(
+        _data(np.zeros((2, 10)), lead_time_days=5),
+        purchase_orders=pd.DataFrame(
+            {
+                "po_id": ["R1"],
+                "sku_id": ["S0"],
+                "order_date": pd.to_datetime(["2025-12-01"]),
+                "expected_date": pd.to_datetime(["2025-12-06"]),
+                "received_date": pd.to_datetime(["2025-12-09"]),
+                "quantity": [4.0],
+                "status": ["received"],
+            }
+        ),
+    )
+    cfg = SimulationConfig(start=START, days=10, stale_lead_time_days=3)
+    stale = with_scenarios(data, cfg)
+    assert stale.sku["lead_time_days"].tolist() == [2.0, 2.0]
+    assert (stale.lead_times == 5).all()  # the suppliers deliver as before
+    order = stale.purchase_orders.iloc[0]
+    assert order["expected_date"] == pd.Timestamp("2025-12-03")  # the stale promise
+    assert order["received_date"] == pd.Timestamp("2025-12-09")
+    assert data.sku["lead_time_days"].tolist() == [5, 5]  # the input is not changed
+    floor = with_scenarios(data, SimulationConfig(start=START, days=10, stale_lead_time_days=9))
+    assert floor.sku["lead_time_days"].tolist() == [1.0, 1.0]
+    assert cfg.key.endswith("-stale3")
+
+
 def test_demand_shock_scales_demand_from_its_day() -> None:
     from replenishment.simulate import parse_demand_shock, with_scenarios
 
