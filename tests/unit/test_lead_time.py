@@ -267,3 +267,18 @@ def test_cancelled_and_stale_open_orders_are_not_evidence() -> None:
     est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
     assert est["lead_time_late_open"] == 1
     assert est["lead_time_used_days"] < 10.0
+
+
+def test_a_group_turning_late_is_seen_in_its_overdue_orders_before_any_late_receipt() -> None:
+    """Ten SKUs with 20 on-time receipts each; each has one order placed 10 days ago,
+    promised in 7, not received: 3 days overdue across the group, no late receipt yet."""
+    frames = [_orders(f"S{i}", list(range(400 + i, i, -20)), [7.0] * 20, 7) for i in range(10)]
+    frames += [_orders(f"S{i}", [10], [None], 7) for i in range(10)]
+    po = pd.concat(frames, ignore_index=True)
+    planned = _planned(**{f"S{i}": 7.0 for i in range(10)}).assign(lead_time_group="G")
+    est = estimate_lead_times(planned, po, D).set_index("sku_id")
+    assert (est["lead_time_receipts"] == 20).all() and (est["lead_time_late_open"] == 1).all()
+    assert est["lead_time_group_shift_days"].tolist() == pytest.approx([3.0] * 10)
+    assert (est["lead_time_used_days"] > 9.5).all()
+    alone = estimate_lead_times(planned.drop(columns="lead_time_group"), po, D)
+    assert (alone["lead_time_used_days"] < 8.0).all()
