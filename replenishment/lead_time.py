@@ -56,8 +56,8 @@ that is past its promised date, placed in the last year, in the order they were 
 orders are all seen: received, or open and overdue (at their lateness so far); orders
 not yet due are left out, since only their early receipts are seen. A supplier that
 turned late shows in the orders placed since, from the day the first of them is due.
-When a group's lateness moved by Delta days, each of its SKUs that did not shift on its
-own evidence counts its orders from before the group's change, and its planned value,
+When a group's lateness (clipped to a week each way) rose by Delta days, each of its
+SKUs that did not shift on its own evidence counts its orders from before the group's change, and its planned value,
 as Delta days longer: a hierarchical estimate,
 the SKU's own offset from the group kept, the group's recent level learned from many
 SKUs' receipts. ``lead_time_group_shift_days`` is the Delta applied (0: none).
@@ -366,9 +366,13 @@ def _pooled_drift(
     # extract's cut can leave a biased sample (cut by receipt date, only the slow ones)
     recent = placed_age <= rule.group_window_days
     due = np.flatnonzero(known & recent & (placed_age >= promised) & (codes[rows] >= 0))
-    before, delta = group_shifts(
-        codes[rows[due]], lead[due] - promised[due], placed_age[due], len(names), rule
-    )
+    # lateness clipped to a week each way: one order weeks late (a lost shipment) must not
+    # read as the level of a whole group; only a group turned later moves its SKUs (one
+    # turned early is left to each SKU's own receipts: too much stock, not a stock-out)
+    lateness = np.clip(lead[due] - promised[due], -7.0, 7.0)
+    before, delta = group_shifts(codes[rows[due]], lateness, placed_age[due], len(names), rule)
+    delta = np.maximum(delta, 0.0)
+    before &= delta[codes[rows[due]]] > 0
     per_sku = np.where((codes >= 0) & ~own_shift, delta[np.maximum(codes, 0)], 0.0)
     older = np.concatenate([due[before], np.flatnonzero(~recent & (codes[rows] >= 0))])
     add[older] = per_sku[rows[older]]
@@ -424,6 +428,7 @@ def estimate_lead_times(
     mean = (k_mean * prior_mean + np.bincount(rows, weights=w * lead, minlength=n)) / (
         k_mean + weight
     )
+    mean = np.maximum(mean, np.minimum(prior, 1.0))  # never below a day (or the plan)
     spread = np.bincount(rows, weights=w * (lead - mean[rows]) ** 2, minlength=n)
     var = (k * (rule.prior_cv * prior) ** 2 + spread) / (k + weight)
     late = np.bincount(rows, weights=w * (lead - promised), minlength=n)
