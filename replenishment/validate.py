@@ -236,37 +236,20 @@ def _plan_suite(spec: SuiteSpec, tables: Mapping[str, set[str] | None]) -> _Plan
     return _Plan(spec, failures, run, 1 if missing else 0)
 
 
-def _example_rows(engine: Engine, spec: SuiteSpec, query: str) -> tuple[str, ...]:
-    """Up to MAX_EXAMPLES rows of an unexpected-rows query, run on the same as-of batch.
-
-    The query is a MATERIALIZED common table expression: a LIMIT over a plain subquery
-    lets PostgreSQL plan the whole check for the first few rows (nested loops over window
-    functions), which took the 10,000-SKU outlier check from 9 s to 248 s."""
-    batch = spec.as_of_query or f"SELECT * FROM {spec.table}"
-    sql = (
-        f"WITH asof_batch AS ({batch}), "
-        f"unexpected AS MATERIALIZED ({query.replace('{batch}', 'asof_batch')}) "
-        f"SELECT * FROM unexpected LIMIT {MAX_EXAMPLES}"
-    )
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(sql)).mappings().all()
-    except sa.exc.SQLAlchemyError as exc:
-        log.debug("%s: could not fetch example rows: %s", spec.name, exc)
-        return ()
-    return tuple(fmt_row(dict(r)) for r in rows)
-
-
 def _failures_from_result(
     engine: Engine, spec: SuiteSpec, suite_result: Any, run_date: dt.date, quarantine: bool
 ) -> list[Failure]:
     """A Failure per failed expectation; with ``quarantine``, each critical row-level one
-    carries every sku_id of its failing rows."""
+    carries every sku_id of its failing rows. An unexpected-rows expectation's examples are
+    the first rows its one query returned (:mod:`replenishment.validate_rows`)."""
+    from replenishment.validate_rows import suite_type
+
     failures: list[Failure] = []
     for result in suite_result.results:
         if result.success:
             continue
         config = result.expectation_config
+        expectation_type = suite_type(config.type)
         severity = getattr(config.severity, "value", str(config.severity))
         column = expectation_column(config)
         details = result.result or {}
@@ -275,11 +258,12 @@ def _failures_from_result(
         examples: tuple[str, ...] = ()
         if error is not None:
             detail = f"could not be evaluated: {error}"
-        elif config.type == UNEXPECTED_ROWS:
+        elif expectation_type == UNEXPECTED_ROWS:
             count = int(details.get("observed_value") or 0)
-            examples = _example_rows(engine, spec, config.kwargs["unexpected_rows_query"])
+            rows = (details.get("details") or {}).get("unexpected_rows") or []
+            examples = tuple(fmt_row(dict(r)) for r in rows[:MAX_EXAMPLES])
             detail = rows_text(count)
-        elif config.type.startswith("expect_table_row_count"):
+        elif expectation_type.startswith("expect_table_row_count"):
             count = None
             observed = details.get("observed_value")
             detail = f"{observed} rows as of {run_date.isoformat()}"
@@ -294,17 +278,17 @@ def _failures_from_result(
         scope = str((config.meta or {}).get("scope", TABLE_SCOPE))
         sku_ids = None
         if quarantine and severity == CRITICAL and scope == SKU_SCOPE and error is None:
-            sku_ids = failing_sku_ids(engine, spec, config.type, config.kwargs, count)
+            sku_ids = failing_sku_ids(engine, spec, expectation_type, config.kwargs, count)
         failures.append(
             Failure(
                 suite=spec.name,
-                expectation=config.type,
+                expectation=expectation_type,
                 column=column,
                 severity=severity,
                 unexpected_count=count,
                 examples=examples,
                 message=failure_message(
-                    spec.table, column, config.type, config.description, detail, examples
+                    spec.table, column, expectation_type, config.description, detail, examples
                 ),
                 scope=scope,
                 rule=config.description,
@@ -328,6 +312,8 @@ def _run_suite(
         ExpectationConfiguration,
     )
 
+    from replenishment.validate_rows import in_one_query
+
     spec = plan.spec
     failures = list(plan.failures)
     evaluated = plan.evaluated_outside_gx
@@ -335,7 +321,7 @@ def _run_suite(
         expectations = []
         for exp in plan.run:
             try:
-                expectations.append(ExpectationConfiguration(**exp).to_domain_obj())
+                expectations.append(ExpectationConfiguration(**in_one_query(exp)).to_domain_obj())
             except Exception as exc:  # a malformed suite file is a bug, say where
                 raise ValueError(f"suite {spec.name}: invalid expectation {exp}: {exc}") from exc
         index_columns = [c for c in spec.key_columns if c not in {f.column for f in failures}]

@@ -25,7 +25,8 @@ LAYERS: list[set[str]] = [
     }
     | {"eoq", "demo", "roles", "empirical_loss", "forecast_error", "safety_stock"}
     | {"protection_demand", "order_inputs", "order_reasons", "fill_rate", "order_file"}
-    | {"validate_outputs", "validate_results", "validate_sql", "validate_suites", "quarantine"},
+    | {"validate_outputs", "validate_results", "validate_sql", "validate_suites", "quarantine"}
+    | {"validate_rows"},
     {"load", "report", "report_chart", "report_changes", "reporting", "bi_bundle", "run_status"},
     {"pipeline", "backtest", "simulate"},
     {"cli"},

@@ -358,6 +358,71 @@ def test_demand_outliers_lists_the_unit_change_for_the_forecast(medium: Path) ->
     assert found["date"].min() >= RUN_DATE - dt.timedelta(days=182)
 
 
+def _outliers_by_pandas(path: Path, run_date: dt.date, recent_days: int) -> pd.DataFrame:
+    """The outlier rule of select_demand_outliers.sql computed with pandas from the lines:
+    every SKU's median and MAD over its selling days of the history window, no pruning."""
+    params = {k: float(v) for k, v in _outlier_params().items()}
+    start = run_date - dt.timedelta(days=int(params["history_days"]))
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        lines = pd.read_sql_query(
+            "SELECT l.sku_id, date(l.order_ts) AS day, l.quantity FROM order_lines AS l"
+            " JOIN sku_master AS m ON m.sku_id = l.sku_id WHERE l.status <> 'cancelled'"
+            " AND l.order_ts >= ? AND l.order_ts < ?",
+            conn,
+            params=(start.isoformat(), run_date.isoformat()),
+        )
+    daily = lines.groupby(["sku_id", "day"], as_index=False)["quantity"].sum()
+    by_sku = daily.groupby("sku_id")["quantity"]
+    daily["median"] = by_sku.transform("median")
+    daily["mad"] = (
+        (daily["quantity"] - daily["median"]).abs().groupby(daily["sku_id"]).transform("median")
+    )
+    daily["cap"] = pd.concat(
+        [
+            daily["median"] + params["mad_k"] * 1.4826 * daily["mad"],
+            params["min_multiple"] * daily["median"],
+            daily["median"] + params["min_excess"],
+        ],
+        axis=1,
+    ).max(axis=1)
+    recent = (run_date - dt.timedelta(days=recent_days)).isoformat()
+    hit = (
+        (by_sku.transform("size") >= params["min_days"])
+        & (daily["day"] >= recent)
+        & (daily["quantity"] > daily["cap"])
+    )
+    return daily[hit].rename(columns={"quantity": "value"}).reset_index(drop=True)
+
+
+def _outlier_params() -> dict[str, Any]:
+    spec = load_suite("order_lines", RUN_DATE)
+    [exp] = [
+        e for e in spec.expectations if e["meta"].get("sql_file") == "select_demand_outliers.sql"
+    ]
+    return dict(exp["meta"]["params"])
+
+
+@pytest.mark.parametrize("recent_days", [28, 182])
+def test_outlier_rule_equals_median_and_mad_computed_by_pandas(
+    medium: Path, recent_days: int
+) -> None:
+    """The SQL (which measures the MAD only for SKUs with a day above 8 x median and median
+    + 20) finds exactly the SKU-days, caps, medians and MADs of the rule computed in full,
+    on the demo with a unit change: the gate's last 28 days and the forecast's 182."""
+    _apply(medium, next(f.sql for f in FAULTS if f.id == "unit-change-one-sku"))
+    expected = _outliers_by_pandas(medium, RUN_DATE, recent_days)
+    params = {**_outlier_params(), "recent_days": recent_days}
+    with _engine(f"sqlite:///{medium}") as engine:
+        found = run_check(
+            engine, "select_demand_outliers.sql", run_date_params(RUN_DATE, "US", params)
+        )
+    assert len(expected) >= 1 and len(found) == len(expected), (found, expected)
+    for column in ("sku_id", "day"):
+        assert found[column].astype(str).tolist() == expected[column].astype(str).tolist()
+    for column in ("value", "cap", "median", "mad"):
+        assert found[column].astype(float).round(9).tolist() == expected[column].round(9).tolist()
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

@@ -477,12 +477,38 @@ def test_outputs_missing_active_sku_and_column() -> None:
 # --------------------------------------------------------------------------- SQL checks
 
 
-def test_validate_sql_doctests() -> None:
+@pytest.mark.parametrize("module", ["validate_sql", "validate_rows"])
+def test_validate_doctests(module: str) -> None:
     import doctest
+    import importlib
 
-    from replenishment import validate_sql
+    assert doctest.testmod(importlib.import_module(f"replenishment.{module}")).failed == 0
 
-    assert doctest.testmod(validate_sql).failed == 0
+
+def test_unexpected_rows_query_runs_once_and_gives_the_examples(build: Build) -> None:
+    """GX's UnexpectedRowsExpectation runs its query for the rows and again for the count,
+    and the examples took a third run: the gate runs each such query once."""
+    frames = base_frames()
+    frames["order_lines"].loc[[1, 3], "sku_id"] = ["S404", "S405"]
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        report = validate_sources(build(frames), D, suites=("order_lines",))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    failure = next(f for f in report.critical_failures if "exists in sku_master" in f.message)
+    assert failure.expectation == "unexpected_rows_expectation"
+    assert failure.unexpected_count == 2
+    assert failure.examples == (
+        "order_id=A-1 line_no=2 sku_id=S404",
+        "order_id=A-3 line_no=1 sku_id=S405",
+    )
+    runs = [s for s in statements if "LEFT JOIN sku_master AS m ON m.sku_id = b.sku_id" in s]
+    assert len(runs) == 1, runs
 
 
 def test_render_literals_inlines_only_dates_numbers_and_words() -> None:
