@@ -41,6 +41,10 @@ than 9 fresh receipts' worth of evidence), ``blended`` in between. ``lead_time_b
 is the weighted mean of ``L_i - planned_i`` (``planned_i = expected_date - order_date``
 of the order itself, else L_p): how late the supplier is against what was promised.
 
+A planned value its SKU's own evidence contradicts (at least 3 pieces, a mean at least
+4.5 standard errors, 1 day and 10 % from the plan: the level-shift test's thresholds)
+no longer pulls the mean either: master data that was never right is not a prior.
+
 Level shifts: a supplier whose lead time changed (a new route, a new carrier) is found by
 :func:`level_shifts`; the estimate then uses only the evidence since the shift, and the
 planned value keeps its weight in the spread but not in the mean (it is contradicted).
@@ -73,11 +77,11 @@ SKUs' receipts. ``lead_time_group_shift_days`` is the Delta applied (0: none).
 >>> est = estimate_lead_times(planned, pos, dt.date(2026, 7, 1)).set_index("sku_id")
 >>> a, b = est.loc["A"], est.loc["B"]
 >>> a["lead_time_source"], int(a["lead_time_receipts"]), int(a["lead_time_late_open"])
-('blended', 3, 1)
+('measured', 3, 1)
 >>> round(float(a["lead_time_used_days"]), 2), round(float(a["lead_time_bias_days"]), 2)
-(8.7, 3.32)
+(10.32, 3.32)
 >>> describe(a)
-'supplier 3.3 days late on average over 3 receipts and 1 overdue order; lead time 8.7 days used (planned 7, blended)'
+'supplier 3.3 days late on average over 3 receipts and 1 overdue order; lead time 10.3 days used (planned 7, measured)'
 >>> b["lead_time_source"], float(b["lead_time_used_days"]), describe(b)
 ('planned', 5.0, 'lead time 5 days planned (no receipts yet)')
 """
@@ -385,6 +389,30 @@ def _pooled_drift(
     return add, per_sku
 
 
+def _contradicted(
+    rows: npt.NDArray[np.intp],
+    lead: npt.NDArray[np.float64],
+    prior: npt.NDArray[np.float64],
+    n: int,
+    rule: LeadTimeRule,
+) -> npt.NDArray[np.bool_]:
+    """SKUs whose evidence contradicts the planned value: at least ``shift_min_receipts``
+    pieces whose mean differs from the plan by ``shift_t`` standard errors (spread floored
+    at half a day) and by ``shift_min_days`` and ``shift_min_share`` of the plan, the
+    level-shift test's thresholds. A master-data lead time that was never right (the
+    supplier has always been 3 days late) then no longer pulls the mean, as after a shift.
+    """
+    count = np.bincount(rows, minlength=n).astype(float)
+    gap = lead - prior[rows]
+    total = np.bincount(rows, weights=gap, minlength=n)
+    mean = np.divide(total, count, out=np.zeros(n), where=count > 0)
+    ss = np.bincount(rows, weights=(gap - mean[rows]) ** 2, minlength=n)
+    sd = np.sqrt(np.maximum(ss / np.maximum(count - 1.0, 1.0), 0.25))
+    t = np.abs(mean) * np.sqrt(count) / sd
+    big = np.abs(mean) >= np.maximum(rule.shift_min_days, rule.shift_min_share * prior)
+    return np.asarray((count >= rule.shift_min_receipts) & (t >= rule.shift_t) & big)
+
+
 def estimate_lead_times(
     planned: pd.DataFrame,
     purchase_orders: pd.DataFrame,
@@ -423,8 +451,8 @@ def estimate_lead_times(
     k = rule.prior_receipts
     # after a level shift the planned value is contradicted: it keeps its weight in the
     # spread (k receipts of spread cv_p * L_p) but no longer pulls the mean
-    k_mean = np.where(shifted, 0.0, k)
     prior_mean = prior + group_shift
+    k_mean = np.where(shifted | _contradicted(rows, lead, prior_mean, n, rule), 0.0, k)
     mean = (k_mean * prior_mean + np.bincount(rows, weights=w * lead, minlength=n)) / (
         k_mean + weight
     )

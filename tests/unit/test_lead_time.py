@@ -52,8 +52,8 @@ def test_a_supplier_three_days_late_is_learned_from_24_receipts() -> None:
     est = estimate_lead_times(_planned(A=7.0), po, D).iloc[0]
     assert est["lead_time_source"] == "measured"
     assert est["lead_time_receipts"] == 24
-    # the planned value keeps the prior's weight k / (k + W): a little below 10
-    assert 9.3 < est["lead_time_used_days"] < 10.0
+    # 24 receipts 3 days late contradict the plan: it no longer pulls the mean
+    assert est["lead_time_used_days"] == pytest.approx(10.0)
     assert est["lead_time_bias_days"] == pytest.approx(3.0)
     assert est["lead_time_used_days"] > 7.0 + 0.75 * 3.0
 
