@@ -282,3 +282,17 @@ def test_a_group_turning_late_is_seen_in_its_overdue_orders_before_any_late_rece
     assert (est["lead_time_used_days"] > 9.5).all()
     alone = estimate_lead_times(planned.drop(columns="lead_time_group"), po, D)
     assert (alone["lead_time_used_days"] < 8.0).all()
+
+
+def test_a_category_turned_earlier_or_one_lost_shipment_moves_no_sku() -> None:
+    """Ten SKUs, 20 receipts each at 7 days; then one shipment 40 days late and every
+    SKU's next order 3 days early: the category does not move its SKUs (a category
+    turned early is left to each SKU's receipts), and no lead time falls below a day."""
+    frames = [_orders(f"S{i}", list(range(400 + i, 60 + i, -20)), [7.0] * 17, 7) for i in range(10)]
+    frames.append(_orders("S0", [300], [47.0], 7))
+    frames += [_orders(f"S{i}", [40 - i], [4.0], 7) for i in range(10)]
+    po = pd.concat(frames, ignore_index=True)
+    planned = _planned(**{f"S{i}": 7.0 for i in range(10)}).assign(lead_time_group="G")
+    est = estimate_lead_times(planned, po, D)
+    assert (est["lead_time_group_shift_days"] == 0).all()
+    assert (est["lead_time_used_days"] >= 1.0).all()
