@@ -54,7 +54,7 @@ _COUNT_COLUMN = "unexpected_rows_total"
 #: to 248 s); SQLite (3.35+) accepts it too.
 _ONE_QUERY = (
     "WITH unexpected AS {materialized}({query}) "
-    "SELECT u.*, (SELECT COUNT(*) FROM unexpected) AS " + _COUNT_COLUMN + " "
+    "SELECT u.*, (SELECT COUNT(*) FROM unexpected) AS unexpected_rows_total "  # _COUNT_COLUMN
     "FROM unexpected AS u LIMIT {limit}"
 )
 _MATERIALIZING = frozenset({"postgresql", "sqlite"})
