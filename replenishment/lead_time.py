@@ -53,18 +53,14 @@ planned value keeps its weight in the spread but not in the mean (it is contradi
 Pooled evidence: lead time is a property of the supplier more than of the SKU, and a SKU
 that orders once a month sees a supplier turn late only after three of its own receipts,
 a quarter of a year. When ``planned`` carries ``lead_time_group`` (the pipeline passes
-the SKU master's ``category``, the nearest thing to a supplier it has), the same
-level-shift test runs on the lateness ``L_i - planned_i`` of every order of the group
-that is past its promised date, placed in the last year, in the order they were placed
-(:func:`group_shifts`; a group needs ``group_min_receipts`` orders on each side and ``|t| >= group_t``). Those
-orders are all seen: received, or open and overdue (at their lateness so far); orders
-not yet due are left out, since only their early receipts are seen. A supplier that
-turned late shows in the orders placed since, from the day the first of them is due.
-When a group's lateness (clipped to a week each way) rose by Delta days, each of its
-SKUs that did not shift on its own evidence counts its orders from before the group's change, and its planned value,
-as Delta days longer: a hierarchical estimate,
-the SKU's own offset from the group kept, the group's recent level learned from many
-SKUs' receipts. ``lead_time_group_shift_days`` is the Delta applied (0: none).
+the SKU master's ``category``, the nearest thing to a supplier it has), the level-shift
+test also runs on the lateness ``L_i - planned_i`` of the group's orders past their
+promised date, received or overdue, in the order placed (:func:`group_shifts`, with
+``group_min_receipts`` and ``group_t``). When a group's lateness (clipped to a week each
+way) rose by Delta days, each of its SKUs that did not shift on its own evidence counts
+its orders from before the group's change, and its planned value, as Delta days longer:
+its own offset from the group kept, the group's new level learned from many SKUs'
+orders. ``lead_time_group_shift_days`` is the Delta applied (0: none).
 
 >>> import datetime as dt
 >>> pos = pd.DataFrame({
@@ -101,6 +97,8 @@ import pandas as pd
 from replenishment.frames import sample, to_naive_datetime
 
 logger = logging.getLogger(__name__)
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: Columns of :func:`estimate_lead_times`' result.
 LEAD_TIME_COLUMNS: tuple[str, ...] = (
@@ -163,6 +161,17 @@ class LeadTimeRule:
             raise ValueError("shift_min_receipts and group_min_receipts must be >= 2")
         if self.shift_t <= 0 or self.group_t <= 0 or self.group_window_days <= 0:
             raise ValueError("shift_t, group_t and group_window_days must be > 0")
+
+
+#: Variance floor of the shift tests, days squared (lead times are whole days).
+_MIN_VARIANCE = 0.25
+
+
+def _material(difference: FloatArray, base: FloatArray, rule: LeadTimeRule) -> BoolArray:
+    """At least ``shift_min_days`` and ``shift_min_share`` of ``base``: the tests' size bar."""
+    return np.asarray(
+        np.abs(difference) >= np.maximum(rule.shift_min_days, rule.shift_min_share * base)
+    )
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -293,9 +302,9 @@ def level_shifts(
     n2 = np.where(valid, total - j, 1).astype(float)
     mean1, mean2 = s1 / n1, (s_all - s1) / n2
     ss = (q1 - s1 * s1 / n1) + ((q_all - q1) - (s_all - s1) ** 2 / n2)
-    sd = np.sqrt(np.maximum(ss / np.maximum(n1 + n2 - 2.0, 1.0), 0.25))
+    sd = np.sqrt(np.maximum(ss / np.maximum(n1 + n2 - 2.0, 1.0), _MIN_VARIANCE))
     t = np.abs(mean2 - mean1) / (sd * np.sqrt(1.0 / n1 + 1.0 / n2))
-    big = np.abs(mean2 - mean1) >= np.maximum(rule.shift_min_days, rule.shift_min_share * mean1)
+    big = _material(mean2 - mean1, mean1, rule)
     score = np.where(valid & big, t, 0.0)
     best = np.zeros(n)
     np.maximum.at(best, r, score)
@@ -315,7 +324,7 @@ def group_shifts(
     n_groups: int,
     rule: LeadTimeRule,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """A change in each group's lateness, from the receipts of all its SKUs.
+    """A change in each group's lateness, from the orders of all its SKUs.
 
     group: the group (0 .. n_groups - 1) of each order; lateness: its lead time minus the
     lead time promised for it, days (for an order still open, its lower bound: days past
@@ -362,14 +371,14 @@ def _pooled_drift(
     codes, names = pd.factorize(planned["lead_time_group"].astype("string"))
     lead = ev["lead_days"].to_numpy()
     placed_age = ev["age_days"].to_numpy() + lead  # days since the order was placed
-    # an order past its promised date is received or overdue: no order is missing for
-    # being late, as orders not yet due would be (only their early receipts are seen)
-    # (orders without an expected date are left out: were they open, none would be seen)
+    # an order past its promised date is received or overdue: none is missing for being
+    # late, as orders not yet due, or without an expected date, would be
     known = ~np.isnan(ev["promised_days"].to_numpy())
     # and only the last group_window_days: the far edge of the look-back is where an
     # extract's cut can leave a biased sample (cut by receipt date, only the slow ones)
     recent = placed_age <= rule.group_window_days
-    due = np.flatnonzero(known & recent & (placed_age >= promised) & (codes[rows] >= 0))
+    grouped = codes[rows] >= 0
+    due = np.flatnonzero(known & recent & (placed_age >= promised) & grouped)
     # lateness clipped to a week each way: one order weeks late (a lost shipment) must not
     # read as the level of a whole group; only a group turned later moves its SKUs (one
     # turned early is left to each SKU's own receipts: too much stock, not a stock-out)
@@ -378,7 +387,7 @@ def _pooled_drift(
     delta = np.maximum(delta, 0.0)
     before &= delta[codes[rows[due]]] > 0
     per_sku = np.where((codes >= 0) & ~own_shift, delta[np.maximum(codes, 0)], 0.0)
-    older = np.concatenate([due[before], np.flatnonzero(~recent & (codes[rows] >= 0))])
+    older = np.concatenate([due[before], np.flatnonzero(~recent & grouped)])
     add[older] = per_sku[rows[older]]
     if delta.any():
         logger.info(
@@ -407,9 +416,9 @@ def _contradicted(
     total = np.bincount(rows, weights=gap, minlength=n)
     mean = np.divide(total, count, out=np.zeros(n), where=count > 0)
     ss = np.bincount(rows, weights=(gap - mean[rows]) ** 2, minlength=n)
-    sd = np.sqrt(np.maximum(ss / np.maximum(count - 1.0, 1.0), 0.25))
+    sd = np.sqrt(np.maximum(ss / np.maximum(count - 1.0, 1.0), _MIN_VARIANCE))
     t = np.abs(mean) * np.sqrt(count) / sd
-    big = np.abs(mean) >= np.maximum(rule.shift_min_days, rule.shift_min_share * prior)
+    big = _material(mean, prior, rule)
     return np.asarray((count >= rule.shift_min_receipts) & (t >= rule.shift_t) & big)
 
 
