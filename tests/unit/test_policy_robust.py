@@ -96,19 +96,25 @@ def test_smooth_high_volume_demand_stays_normal() -> None:
     assert row["demand_distribution"] == "normal"
 
 
-def test_autocorrelated_errors_raise_the_safety_stock() -> None:
-    h = np.arange(28)
+def _profile(actual: np.ndarray) -> ErrorProfile:
+    """The error profile of six smooth SKUs with the same 28 held-out days ``actual``
+    against a flat forecast of 20 and a daily sigma of 2."""
     errors = pd.DataFrame(
         {
             "sku_id": np.repeat([f"S{i}" for i in range(6)], 28),
             "demand_class": "smooth",
-            "h": np.tile(h, 6),
-            "actual": np.tile(20.0 + np.where(h < 14, 2.0, -2.0), 6),
+            "h": np.tile(np.arange(28), 6),
+            "actual": np.tile(actual, 6),
             "forecast": 20.0,
             "censored": False,
         }
     )
-    profile = ErrorProfile.measure(errors, pd.Series(2.0, index=[f"S{i}" for i in range(6)]))
+    return ErrorProfile.measure(errors, pd.Series(2.0, index=[f"S{i}" for i in range(6)]))
+
+
+def test_autocorrelated_errors_raise_the_safety_stock() -> None:
+    h = np.arange(28)
+    profile = _profile(20.0 + np.where(h < 14, 2.0, -2.0))
     params = _params("A", demand_class="smooth", lead_time_std_days=0.0)
     plain = _one(_forecast("A", 20), _position("A"), params)
     wide = _one(_forecast("A", 20), _position("A"), params, errors=profile)
@@ -118,6 +124,18 @@ def test_autocorrelated_errors_raise_the_safety_stock() -> None:
         plain["sigma_protection"] * wide["error_inflation"]
     )
     assert wide["safety_stock"] > 2 * plain["safety_stock"]
+
+
+def test_errors_that_cancel_never_shrink_the_safety_stock() -> None:
+    # errors alternating +2 / -2 cancel over any even number of days: measured kappa 0
+    h = np.arange(28)
+    profile = _profile(20.0 + np.where(h % 2 == 0, 2.0, -2.0))
+    assert profile.table["smooth"][1] == pytest.approx(0.0)
+    params = _params("A", demand_class="smooth", lead_time_std_days=0.0, review_period_days=1.0)
+    plain = _one(_forecast("A", 20), _position("A"), params)
+    cancelled = _one(_forecast("A", 20), _position("A"), params, errors=profile)
+    assert cancelled["error_inflation"] == 1.0
+    assert cancelled["safety_stock"] == pytest.approx(plain["safety_stock"])
 
 
 def test_fill_rate_uses_the_exact_periodic_shortage() -> None:
