@@ -521,7 +521,7 @@ def describe(row: Mapping[str, Any]) -> str:
     group = float(row.get("lead_time_group_shift_days", 0.0) or 0.0)
     pooled = (
         f"; the suppliers of its group {abs(group):.1f} days "
-        f"{'later' if group > 0 else 'earlier'} than before on their recent receipts"
+        f"{'later' if group > 0 else 'earlier'} than before on their recent orders"
         if group
         else ""
     )

@@ -1,7 +1,8 @@
--- Purchase orders placed before the run date whose receipt could still tell a lead
--- time (received on or after lead_time_start, or not received): the simulator's order
--- book at the start of its window. A received_date on or after a simulated day is not
--- known on that day; the simulator hides it day by day.
+-- Purchase orders placed in the look-back window before the run date (order_date on
+-- or after lead_time_start, as extract_purchase_orders.sql reads them for the
+-- pipeline): the simulator's order book at the start of its window. A received_date
+-- on or after a simulated day is not known on that day, and an order placed before a
+-- simulated day's own look-back is not read on it; the simulator hides both day by day.
 SELECT
     po_id,
     sku_id,
@@ -12,4 +13,4 @@ SELECT
     status
 FROM purchase_orders
 WHERE order_date < :run_date
-  AND (received_date IS NULL OR received_date >= :lead_time_start)
+  AND order_date >= :lead_time_start

@@ -61,7 +61,9 @@ class OrderBook:
     planned lead time (``planned_lead``, days, per SKU: what the buyer was told), received
     on the day the engine delivers them. :meth:`frame` shows a received_date (status
     ``received``) only for receipts before day t; the others are ``open`` (cancelled real
-    orders stay ``cancelled``).
+    orders stay ``cancelled``). With ``look_back_days``, day t shows only the orders placed
+    in that many days before it, as :file:`include/sql/extract_purchase_orders.sql` reads
+    them for the pipeline (its look-back, ``lead_time_start``, cuts by order date).
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class OrderBook:
         sku_ids: Sequence[str],
         planned_lead: npt.ArrayLike,
         history: pd.DataFrame | None = None,
+        look_back_days: int | None = None,
     ) -> None:
         self.start = np.datetime64(start, "D")
+        self.look_back = look_back_days
         self.sku_ids = np.asarray(list(sku_ids), dtype=object)
         self.planned = np.rint(np.asarray(planned_lead, dtype=float)).astype(np.int64)
         real = no_purchase_orders() if history is None else history
@@ -121,7 +125,7 @@ class OrderBook:
         received = np.concatenate([received_real, received_sim]).astype("datetime64[ns]")
         status = np.where(np.isnat(received), "open", "received").astype(object)
         status[: len(real["cancelled"])][real["cancelled"]] = "cancelled"
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "po_id": np.concatenate([real["po_id"], po_id]),
                 "sku_id": np.concatenate([real["sku_id"], sku]),
@@ -139,6 +143,10 @@ class OrderBook:
                 "status": status,
             }
         )
+        if self.look_back is None:
+            return frame
+        first = (today - np.timedelta64(self.look_back, "D")).astype("datetime64[ns]")
+        return frame[frame["order_date"].to_numpy() >= first].reset_index(drop=True)
 
 
 def _days(values: pd.Series) -> npt.NDArray[np.datetime64]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from replenishment.extract import LEAD_TIME_DAYS_BACK
 from replenishment.simulate.config import POLICY_NAMES, SimulationConfig, refit_horizon
 from replenishment.simulate.data import ReplayData, load_replay_data, with_scenarios
 from replenishment.simulate.engine import OrderBook, Policy, Trace, replay, review_calendar
@@ -69,7 +70,11 @@ def simulate(
         else:
             policy = ForecastPolicy(data, cfg, refits, baseline=name == "forecast_net")
         book = OrderBook(
-            cfg.start, data.sku_ids, data.sku["lead_time_days"].to_numpy(), data.purchase_orders
+            cfg.start,
+            data.sku_ids,
+            data.sku["lead_time_days"].to_numpy(),
+            data.purchase_orders,
+            look_back_days=LEAD_TIME_DAYS_BACK,
         )
         trace = replay(
             data.demand,

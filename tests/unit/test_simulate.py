@@ -694,6 +694,22 @@ def test_the_day_state_shows_the_purchase_orders_known_that_day() -> None:
     assert DayState(0, np.zeros(1), np.zeros(1), np.zeros(1)).purchase_orders().empty
 
 
+def test_the_order_book_reads_the_pipelines_look_back_by_order_date() -> None:
+    # the pipeline's extract reads the orders placed in the look-back before the run
+    # date (include/sql/extract_purchase_orders.sql); the replay's book shows the same
+    ordered = pd.to_datetime([START - dt.timedelta(days=12), START - dt.timedelta(days=9)])
+    received = pd.DataFrame(
+        {"sku_id": "S0", "order_date": ordered, "received_date": ordered + pd.Timedelta(days=4)}
+    )
+    book = OrderBook(START, ["S0"], [3], _purchase_orders(received), look_back_days=10)
+    assert book.frame(0)["po_id"].tolist() == ["P1"]  # P0 was placed 12 days before
+    assert book.frame(2)["po_id"].tolist() == []  # P1 now 11 days before
+    book.place(0, np.array([5.0]), np.array([4]))
+    assert book.frame(3)["order_date"].tolist() == [pd.Timestamp(START)]
+    every = OrderBook(START, ["S0"], [3], _purchase_orders(received))
+    assert every.frame(2)["po_id"].tolist() == ["P0", "P1"]  # no look-back: all of them
+
+
 def test_supplier_delay_scenario_shifts_every_receipt() -> None:
     from replenishment.simulate import with_scenarios
 
