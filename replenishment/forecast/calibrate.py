@@ -56,7 +56,8 @@ def _scores(errors: pd.DataFrame) -> pd.DataFrame:
 def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
     """Error spread and intervals for every SKU of a run, from the SKUs backtested in it.
 
-    ``sigma_daily``: a SKU backtested in this run keeps its holdout RMSE; for the others,
+    ``sigma_daily``: a SKU backtested in this run keeps the forecast stage's value (its
+    holdout RMSE, or the default's error level for a contest winner); for the others,
     the in-sample sigma (which understates out-of-sample error) is scaled by the median
     ratio holdout RMSE / in-sample sigma of the SKUs of the same model backtested in this
     run (all models pooled below ``MIN_CALIBRATION_SKUS``; 1 without any).
@@ -82,7 +83,9 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
             else pooled
         )
     )
-    summary["sigma_daily"] = summary["backtest_rmse"].where(
+    # a backtested SKU keeps the stage's own sigma_daily: its holdout RMSE, raised to the
+    # default's error level where the contest chose another model (runner.contest_sigma)
+    summary["sigma_daily"] = summary["sigma_daily"].where(
         summary["backtest_rmse"].notna(), summary["in_sample_sigma"] * factor
     )
     summary["sigma_daily"] = summary["sigma_daily"].fillna(0.0)

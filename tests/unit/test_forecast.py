@@ -233,6 +233,17 @@ def test_backtest_rotation_and_calibrated_spread():
     expected = raw.summary.set_index("sku_id").loc[untested, "in_sample_sigma"] * ratio
     assert np.allclose(s.loc[untested, "sigma_daily"], expected)
     assert (s["sigma_daily"] > 0).all()
+    # a backtested SKU keeps the stage's sigma_daily (a contest winner's is raised)
+    tested_ids = raw.summary.loc[tested, "sku_id"]
+    assert np.allclose(
+        s.loc[tested_ids, "sigma_daily"],
+        raw.summary.set_index("sku_id").loc[tested_ids, "sigma_daily"],
+    )
+    raised = raw.summary.assign(sigma_daily=raw.summary["sigma_daily"] * np.where(tested, 2.0, 1.0))
+    again = fc.calibrate(dataclasses.replace(raw, summary=raised), 0.8).summary
+    assert np.allclose(
+        again.loc[tested, "sigma_daily"], 2 * raw.summary.loc[tested, "backtest_rmse"]
+    )
     f = out.forecast.merge(s[["in_sample_sigma"]].reset_index(), on="sku_id")
     e = raw.backtest_errors
     _, hi = conformal_quantiles(((e["actual"] - e["forecast"]) / e["scale"]).to_numpy(), 0.8)

@@ -175,10 +175,16 @@ def test_every_backtested_sku_holds_a_contest_and_says_how_it_was_chosen(contest
         names = [part.split(" ")[0] for part in row.candidate_wapes.split("; ")]
         assert {"prophet", "lightgbm", "ets", "theta", "prophet+lightgbm"} <= set(names)
         assert row.fva == pytest.approx(1 - row.wape / row.baseline_wape)
+        summary = contest.summary.set_index("sku_id").loc[row.Index]
         if row.selection == "default":
             assert row.model == "prophet+lightgbm" and row.wape == pytest.approx(row.incumbent_wape)
+            assert summary["sigma_daily"] == pytest.approx(summary["backtest_rmse"])
         else:  # replaced only by a candidate 20 % better on the holdout
             assert row.wape < (1 - SELECTION_MARGIN) * row.incumbent_wape
+            # its safety stock keeps the default's error level (runner.contest_sigma)
+            assert summary["sigma_daily"] == pytest.approx(
+                summary["backtest_rmse"] * row.incumbent_wape / row.wape
+            )
     models = contest.summary.set_index("sku_id")["model"]
     per_sku = contest.forecast.groupby("sku_id")["model"].first()
     assert per_sku.sort_index().equals(models.sort_index())
@@ -220,3 +226,26 @@ def test_a_global_fit_that_fails_leaves_the_batch_to_the_other_models(panel, mon
     assert len(result.summary) == 3 and (result.summary["failed"] == 0).all()
     assert not result.summary["model"].str.contains("lightgbm").any()
     assert "global model not fitted (OSError: libgomp.so.1" in caplog.text
+
+
+def test_a_contest_winner_keeps_the_defaults_error_level(panel):
+    from replenishment.forecast import ForecastConfig
+    from replenishment.forecast.runner import Chosen, assemble, default_model, plan_series
+
+    series, _, _ = panel
+    cfg = ForecastConfig(run_date=RUN_DATE, horizon_days=HORIZON)
+    plan = plan_series(series[0], cfg)
+    assert plan.holdout_days > 0 and default_model(plan) == "prophet+lightgbm"
+    held = series[0].y[-plan.holdout_days :]
+    fit = Fitted(Prediction(held + 2.0, 1.0), Prediction(np.full(HORIZON, 5.0), 1.0), 0.0)
+    wapes = {"prophet+lightgbm": 0.5, "ets": 0.25}
+
+    def summary(selection: str) -> dict:
+        chosen = Chosen("ets", fit, False, "", 0.0, selection, wapes)
+        return assemble(plan, chosen, cfg, 1.28)[2]
+
+    won, kept = summary("backtest"), summary("default")
+    assert kept["backtest_rmse"] == pytest.approx(2.0) == kept["sigma_daily"]
+    # chosen on this holdout: its own holdout error is optimistic; the default's level
+    assert won["backtest_rmse"] == pytest.approx(2.0)
+    assert won["sigma_daily"] == pytest.approx(2.0 * 0.5 / 0.25)
