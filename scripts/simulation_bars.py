@@ -14,7 +14,10 @@ Bars (the pipeline policy; ``late`` = suppliers delivering later than the master
    ``controlled_service_level_gap`` (mean achieved minus target cycle service level per
    review cycle over its SKUs that are not lot-bound) taken in absolute value, and their
    mean over the classes printed beside (never a signed mean over classes, where one
-   class's overshoot hides another's shortfall). A lot-bound SKU (its smallest order,
+   class's overshoot hides another's shortfall). Beside each class gap its binomial standard error
+   ``controlled_gap_std_error`` is printed (the noise a policy that holds every target
+   exactly would show: a class of 8 SKUs with 24 review cycles each at 95 % carries
+   1.6 pp), so a reader can tell a shortfall from a draw; the bar is judged on the gap. A lot-bound SKU (its smallest order,
    max(MOQ, pack), exceeds 2 review periods of its demand) holds more than its level
    after every order whatever the level: the supplier's lot, not the policy, sets its
    service, and the policy already orders the smallest lot there is. Its gap is printed
@@ -81,8 +84,10 @@ def class_bars(summary: pd.DataFrame, max_gap_pp: float) -> list[Bar]:
         gap = abs(float(row["controlled_service_level_gap"])) * 100
         gaps.append(gap)
         bound = int(row["lot_bound_skus"])
+        noise = row.get("controlled_gap_std_error", math.nan)
+        noise_text = "" if pd.isna(noise) else f" (standard error {float(noise) * 100:.1f} pp)"
         value = (
-            f"{gap:.1f} pp over the {int(row['skus']) - bound} SKUs the level controls; "
+            f"{gap:.1f} pp{noise_text} over the {int(row['skus']) - bound} SKUs the level controls; "
             f"all {int(row['skus_with_cycles'])} SKUs: CSL {float(row['cycle_service_level']):.1%}"
             f" vs target {float(row['target_service_level']):.1%}, "
             f"{float(row['service_level_gap']) * 100:+.1f} pp with {bound} lot-bound; "

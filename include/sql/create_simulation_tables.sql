@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS {{ reporting }}inventory_simulation_summary (
     service_level_abs_gap DOUBLE PRECISION,          -- mean |achieved - target| over SKUs with cycles
     lot_bound_skus       INTEGER,                    -- SKUs whose lot sets their service (lot_bound = 1)
     controlled_service_level_gap DOUBLE PRECISION,   -- signed mean gap over the SKUs with cycles that are not lot-bound
+    controlled_gap_std_error DOUBLE PRECISION,       -- binomial standard error of that gap at the targets
     fill_rate            DOUBLE PRECISION,           -- total served / total demand
     stockout_days        INTEGER          NOT NULL,
     short_days           INTEGER          NOT NULL,

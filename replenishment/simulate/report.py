@@ -37,7 +37,8 @@ def format_report(result: SimulationResult) -> str:
         "\nCSL: cycle service level per review cycle; |gap| pp: mean over SKUs of "
         "|CSL - target|; signed pp: mean of CSL - target (over- and under-shoot cancel); "
         "lot-bound: SKUs whose smallest order (MOQ, pack) exceeds 2 review periods of demand, "
-        "ctrl pp: signed pp over the other SKUs, whose service the policy's level sets"
+        "ctrl pp: signed pp over the other SKUs, whose service the policy's level sets; "
+        "+/- pp: its binomial standard error at the targets (the noise of ctrl pp)"
     )
     columns = [
         ("class", 12, "<"),
@@ -49,6 +50,7 @@ def format_report(result: SimulationResult) -> str:
         ("signed pp", 9, ">"),
         ("lot-bound", 9, ">"),
         ("ctrl pp", 7, ">"),
+        ("+/- pp", 6, ">"),
         ("fill", 6, ">"),
         ("SO days", 7, ">"),
         ("avg inv u", 9, ">"),
@@ -76,6 +78,7 @@ def format_report(result: SimulationResult) -> str:
             _pp(row.service_level_gap, "{:+.1f}"),
             f"{row.lot_bound_skus:d}",
             _pp(row.controlled_service_level_gap, "{:+.1f}"),
+            _pp(row.controlled_gap_std_error, "{:.1f}"),
             _pct(row.fill_rate),
             f"{row.stockout_days:d}",
             f"{row.avg_on_hand:,.0f}",

@@ -277,6 +277,7 @@ def test_summary() -> None:
             "ordering_cost": [2.0] * 6,
             "total_cost": [3.0] * 6,
             "lot_bound": [0, 0, 1, 0, 0, 0],
+            "cycles": [24, 0, 20, 10, 30, 12],
         }
     )
     from replenishment.simulate import summarise
@@ -293,6 +294,11 @@ def test_summary() -> None:
     assert total.loc["spreadsheet", "lot_bound_skus"] == 1
     assert total.loc["spreadsheet", "controlled_service_level_gap"] == pytest.approx(-0.20)
     assert total.loc["pipeline", "controlled_service_level_gap"] == pytest.approx(0.01)
+    # its noise: one binomial share of 24 cycles at 95 %; the spreadsheet's lumpy 10 at 90 %
+    assert total.loc["pipeline", "controlled_gap_std_error"] == pytest.approx(
+        (0.95 * 0.05 / 24) ** 0.5
+    )
+    assert total.loc["spreadsheet", "controlled_gap_std_error"] == pytest.approx((0.09 / 10) ** 0.5)
     assert total.loc["pipeline", "inventory_turns"] == pytest.approx((99 * 2 + 10 * 2) * 36.5 / 30)
     # the bars moved to scripts/simulation_bars.py (tests/unit/test_simulation_bars.py)
 

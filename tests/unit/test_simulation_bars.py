@@ -76,6 +76,10 @@ def test_the_class_bar_is_the_absolute_class_gap_and_classes_never_cancel() -> N
     assert "mean |per-SKU gap| 1.0 pp" in result[3].value
     assert "+4.0 pp with 1 lot-bound" in result[1].value
     assert result[4].value == "2.50 pp"  # (5 + 0 + 0 + 5) / 4
+    # the class gap's binomial noise is printed beside it, when the summary has it
+    summary["controlled_gap_std_error"] = 0.016
+    assert bars.evaluate(summary)[3].value.startswith("5.0 pp (standard error 1.6 pp) over")
+    summary = summary.drop(columns="controlled_gap_std_error")
     # 1.8 pp fails on time (1.5 pp) and passes late (2 pp)
     summary.loc[lumpy | smooth, "controlled_service_level_gap"] = -0.018
     assert not bars.evaluate(summary, "on_time")[3].passed
