@@ -19,6 +19,39 @@ MIN_CALIBRATION_SKUS = 5
 #: Held-out SKU-days a demand class needs before its own conformal quantiles are used
 #: (all classes pooled below it).
 MIN_CONFORMAL_SCORES = 200
+#: Weight, in held-out days, of the prior spread a backtested SKU's holdout RMSE is shrunk
+#: toward (:func:`shrunk_sigma`): one 28-day holdout's worth.
+PRIOR_DAYS = 28.0
+
+
+def shrunk_sigma(
+    own: np.ndarray, days: np.ndarray, prior: np.ndarray, prior_days: float = PRIOR_DAYS
+) -> np.ndarray:
+    """A backtested SKU's daily error spread: its holdout value ``own`` (RMSE over
+    ``days`` observed held-out days) shrunk toward ``prior`` (its in-sample sigma times the
+    median holdout / in-sample ratio of its model, the value a SKU without a backtest gets)::
+
+        sigma**2 = (days * own**2 + prior_days * prior**2) / (days + prior_days)
+
+    the moderated variance of Smyth (2004, "Linear models and empirical Bayes methods for
+    assessing differential expression in microarray experiments", *Statistical
+    Applications in Genetics and Molecular Biology* 3(1), eq. 7: a prior variance worth
+    ``prior_days`` degrees of freedom). One 28-day holdout of an intermittent or lumpy SKU
+    holds a handful of demand days, so its RMSE is mostly which lumps fell inside it; the
+    safety stock is convex in that error (a spread underestimated by half costs far more
+    service than one overestimated by half gains), so the noise alone leaves the class
+    under target. The class's overall error level is restored by the error profile,
+    which is measured against these spreads. ``own`` where ``prior`` is not finite.
+
+    >>> shrunk_sigma(np.array([1.0, 4.0]), np.array([28, 28]), np.array([3.0, np.nan])).round(3)
+    array([2.236, 4.   ])
+    """
+    usable = np.isfinite(prior) & (prior > 0) & np.isfinite(own)
+    weight = np.where(usable, days, 1.0)
+    mixed = (weight * own**2 + prior_days * np.where(usable, prior, 0.0) ** 2) / (
+        weight + prior_days
+    )
+    return np.where(usable, np.sqrt(mixed), own)
 
 
 def conformal_quantiles(scores: np.ndarray, interval_width: float) -> tuple[float, float]:
@@ -56,11 +89,13 @@ def _scores(errors: pd.DataFrame) -> pd.DataFrame:
 def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
     """Error spread and intervals for every SKU of a run, from the SKUs backtested in it.
 
-    ``sigma_daily``: a SKU backtested in this run keeps the forecast stage's value (its
-    holdout RMSE, or the default's error level for a contest winner); for the others,
-    the in-sample sigma (which understates out-of-sample error) is scaled by the median
-    ratio holdout RMSE / in-sample sigma of the SKUs of the same model backtested in this
-    run (all models pooled below ``MIN_CALIBRATION_SKUS``; 1 without any).
+    ``sigma_daily``: for a SKU without a backtest in this run, the in-sample sigma (which
+    understates out-of-sample error) scaled by the median ratio holdout RMSE / in-sample
+    sigma of the SKUs of the same model backtested in this run (all models pooled below
+    ``MIN_CALIBRATION_SKUS``; 1 without any): the prior. A backtested SKU's own value (its
+    holdout RMSE, or the default's error level for a contest winner) is shrunk toward that
+    prior by :func:`shrunk_sigma`, weighted by its observed held-out days. Calibrate the
+    stage's own result once (the simulator's forecast cache stores it uncalibrated).
 
     ``yhat_lower`` / ``yhat_upper``: split-conformal intervals calibrated on the run's
     held-out days. Each held-out day's score is its error divided by the backtest fit's
@@ -83,11 +118,13 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
             else pooled
         )
     )
-    # a backtested SKU keeps the stage's own sigma_daily: its holdout RMSE, raised to the
-    # default's error level where the contest chose another model (runner.contest_sigma)
-    summary["sigma_daily"] = summary["sigma_daily"].where(
-        summary["backtest_rmse"].notna(), summary["in_sample_sigma"] * factor
-    )
+    # a backtested SKU: the stage's own sigma_daily (its holdout RMSE, raised to the
+    # default's error level where the contest chose another model: runner.contest_sigma)
+    # shrunk toward the prior the others get (shrunk_sigma)
+    prior = (summary["in_sample_sigma"] * factor).to_numpy(dtype=float)
+    days = _held_out_days(result.backtest_errors, summary["sku_id"])
+    own = shrunk_sigma(summary["sigma_daily"].to_numpy(dtype=float), days, prior)
+    summary["sigma_daily"] = np.where(summary["backtest_rmse"].notna(), own, prior)
     summary["sigma_daily"] = summary["sigma_daily"].fillna(0.0)
     per_sku = summary[["sku_id", "sigma_daily", "in_sample_sigma", "demand_class"]]
     forecast = result.forecast.merge(per_sku, on="sku_id", how="left")
@@ -100,6 +137,15 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
         summary=summary,
         backtest_errors=result.backtest_errors,
     )
+
+
+def _held_out_days(errors: pd.DataFrame, sku_ids: pd.Series) -> np.ndarray:
+    """Observed (not censored) held-out days per SKU of ``sku_ids`` in the backtest errors."""
+    if errors.empty or "censored" not in errors:
+        return np.zeros(len(sku_ids))
+    observed = errors.loc[~errors["censored"].astype(bool), "sku_id"].astype(str)
+    counts = observed.value_counts().reindex(sku_ids.astype(str)).fillna(0)
+    return np.asarray(counts.to_numpy(dtype=float), dtype=float)
 
 
 def _intervals(

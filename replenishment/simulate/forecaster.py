@@ -60,8 +60,9 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
     """The pipeline's forecast stage on the data known at the refit day.
 
     forecast_frames over the SKUs with the history ``[t - DEMAND_HISTORY_DAYS, t)``, then
-    calibrate (as the pipeline's forecast stage does). With ``cache_dir``, each refit
-    is stored under a key of (cache_key, config, SKUs, date) and read back when present.
+    calibrate (as the pipeline's forecast stage does). With ``cache_dir``, each refit's
+    uncalibrated result is stored under a key of (cache_key, config, SKUs, date) and read
+    back, then calibrated, when present.
     """
 
     def forecast(cfg: SimulationConfig, data: ReplayData, day: int, horizon: int) -> RefitForecast:
@@ -76,8 +77,8 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
             ).hexdigest()[:16]
             stem = f"{run_date.isoformat()}-{digest}"
             if Staging(str(cache_dir), "").has_result(stem):
-                result = ForecastResult.load(cache_dir, stem)
-                return _refit_from(day, result)
+                raw = ForecastResult.load(cache_dir, stem)
+                return _refit_from(day, calibrate(raw, cfg.settings.interval_width))
         day_ts = pd.Timestamp(run_date)
         since = day_ts - pd.Timedelta(days=DEMAND_HISTORY_DAYS)
         history = data.history[(data.history["ds"] >= since) & (data.history["ds"] < day_ts)]
@@ -91,10 +92,9 @@ def pipeline_forecaster(cache_dir: Path | None = None, cache_key: str = "") -> F
         result = forecast_frames(
             data.sku_ids, history, stockouts, promotions, fc_cfg, workers=cfg.workers
         )
-        result = calibrate(result, cfg.settings.interval_width)
         if cache_dir is not None:
-            result.save(cache_dir, stem)
-        return _refit_from(day, result)
+            result.save(cache_dir, stem)  # uncalibrated: a change of calibration keeps the cache
+        return _refit_from(day, calibrate(result, cfg.settings.interval_width))
 
     return forecast
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import doctest
+import importlib
 import multiprocessing
 
 import numpy as np
@@ -233,16 +235,19 @@ def test_backtest_rotation_and_calibrated_spread():
     expected = raw.summary.set_index("sku_id").loc[untested, "in_sample_sigma"] * ratio
     assert np.allclose(s.loc[untested, "sigma_daily"], expected)
     assert (s["sigma_daily"] > 0).all()
-    # a backtested SKU keeps the stage's sigma_daily (a contest winner's is raised)
+    # a backtested SKU: the stage's sigma_daily (a contest winner's is raised) shrunk toward
+    # the prior the untested ones get, with 28 observed days against PRIOR_DAYS (28)
     tested_ids = raw.summary.loc[tested, "sku_id"]
+    stage = raw.summary.set_index("sku_id").loc[tested_ids]
+    prior = stage["in_sample_sigma"] * ratio
     assert np.allclose(
-        s.loc[tested_ids, "sigma_daily"],
-        raw.summary.set_index("sku_id").loc[tested_ids, "sigma_daily"],
+        s.loc[tested_ids, "sigma_daily"], np.sqrt((stage["sigma_daily"] ** 2 + prior**2) / 2)
     )
     raised = raw.summary.assign(sigma_daily=raw.summary["sigma_daily"] * np.where(tested, 2.0, 1.0))
-    again = fc.calibrate(dataclasses.replace(raw, summary=raised), 0.8).summary
+    again = fc.calibrate(dataclasses.replace(raw, summary=raised), 0.8).summary.set_index("sku_id")
     assert np.allclose(
-        again.loc[tested, "sigma_daily"], 2 * raw.summary.loc[tested, "backtest_rmse"]
+        again.loc[tested_ids, "sigma_daily"],
+        np.sqrt(((2 * stage["backtest_rmse"]) ** 2 + prior**2) / 2),
     )
     f = out.forecast.merge(s[["in_sample_sigma"]].reset_index(), on="sku_id")
     e = raw.backtest_errors
@@ -261,3 +266,28 @@ def test_backtest_rotation_and_calibrated_spread():
     assert set(nxt.summary.loc[nxt.summary["backtest_rmse"].notna(), "sku_id"]).isdisjoint(
         set(raw.summary.loc[tested, "sku_id"])
     )
+
+
+def test_a_holdouts_spread_is_shrunk_toward_the_models_prior() -> None:
+    cal = importlib.import_module("replenishment.forecast.calibrate")
+
+    own = np.array([1.0, 4.0, 2.0, 2.0])
+    days = np.array([28.0, 28.0, 0.0, 10.0])
+    prior = np.array([3.0, np.nan, 5.0, 2.0])
+    got = cal.shrunk_sigma(own, days, prior)
+    assert got[0] == pytest.approx(np.sqrt((28 * 1 + 28 * 9) / 56))
+    assert got[1] == 4.0  # no prior: its own value
+    assert got[2] == pytest.approx(5.0)  # no observed day: the prior
+    assert got[3] == pytest.approx(2.0)  # agreeing values stay
+    # lumpy errors: 28 days hold a handful of lumps, so one holdout's RMSE scatters widely;
+    # shrunk toward a prior at the true level, the estimates scatter less and fall short
+    # of the truth less often (the safety stock is hurt most by an underestimate)
+    rng = np.random.default_rng(3)
+    errors = rng.binomial(1, 0.15, (2000, 28)) * rng.gamma(1.0, 8.0, (2000, 28))
+    errors = errors - errors.mean()
+    truth = float(errors.std())
+    holdout = np.sqrt((errors**2).mean(axis=1))
+    shrunk = cal.shrunk_sigma(holdout, np.full(2000, 28.0), np.full(2000, truth))
+    assert np.std(np.log(shrunk)) < 0.6 * np.std(np.log(holdout))
+    assert (shrunk < 0.7 * truth).mean() < (holdout < 0.7 * truth).mean() / 2
+    assert doctest.testmod(cal).failed == 0
