@@ -20,7 +20,8 @@ E_P
     Sum of ``e_h`` over P consecutive held-out days, every window of the holdout
     without a censored day.
 sigma_i
-    The SKU's daily error spread ``sigma_daily`` (for a backtested SKU its holdout RMSE).
+    The SKU's daily error spread ``sigma_daily`` (for a backtested SKU its holdout RMSE,
+    shrunk toward its model's prior: ``forecast.calibrate.shrunk_sigma``).
 kappa(P)
     Inflation of the P-day error over the independent-days value, per demand class::
 
