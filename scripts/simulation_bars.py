@@ -14,14 +14,15 @@ Bars (the pipeline policy; ``late`` = suppliers delivering later than the master
    ``controlled_service_level_gap`` (mean achieved minus target cycle service level per
    review cycle over its SKUs that are not lot-bound) taken in absolute value, and their
    mean over the classes printed beside (never a signed mean over classes, where one
-   class's overshoot hides another's shortfall). Beside each class gap its binomial standard error
-   ``controlled_gap_std_error`` is printed (the noise a policy that holds every target
-   exactly would show: a class of 8 SKUs with 24 review cycles each at 95 % carries
-   1.6 pp), so a reader can tell a shortfall from a draw; the bar is judged on the gap. A lot-bound SKU (its smallest order,
-   max(MOQ, pack), exceeds 2 review periods of its demand) holds more than its level
-   after every order whatever the level: the supplier's lot, not the policy, sets its
-   service, and the policy already orders the smallest lot there is. Its gap is printed
-   beside (the class gap over all SKUs, with the count of lot-bound ones). The
+   class's overshoot hides another's shortfall). Beside each class gap its binomial
+   standard error ``controlled_gap_std_error`` is printed (the noise a policy that holds
+   every target exactly would show: a class of 8 SKUs with 24 review cycles each at 95 %
+   carries 1.6 pp), so a reader can tell a shortfall from a draw; the bar is judged on
+   the gap. A lot-bound SKU (its smallest order, max(MOQ, pack), exceeds 2 review
+   periods of its demand) holds more than its level after every order whatever the
+   level: the supplier's lot, not the policy, sets its service, and the policy already
+   orders the smallest lot there is. Its gap is printed beside (the class gap over all
+   SKUs, with the count of lot-bound ones). The
    mean absolute per-SKU gap ``service_level_abs_gap`` is printed too: with 12 to 26
    review cycles per SKU in 180 days its binomial noise alone is 3 to 5 pp, so it says
    how uneven the SKUs are, not whether the policy holds its target;

@@ -122,7 +122,9 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
     # default's error level where the contest chose another model: runner.contest_sigma)
     # shrunk toward the prior the others get (shrunk_sigma)
     prior = (summary["in_sample_sigma"] * factor).to_numpy(dtype=float)
-    days = _held_out_days(result.backtest_errors, summary["sku_id"])
+    # observed held-out days per SKU: the accuracy row's backtest_days (errors.holdout_measures)
+    held_out = result.accuracy.set_index("sku_id")["backtest_days"].reindex(summary["sku_id"])
+    days = held_out.fillna(0).to_numpy(dtype=float)
     own = shrunk_sigma(summary["sigma_daily"].to_numpy(dtype=float), days, prior)
     summary["sigma_daily"] = np.where(summary["backtest_rmse"].notna(), own, prior)
     summary["sigma_daily"] = summary["sigma_daily"].fillna(0.0)
@@ -137,15 +139,6 @@ def calibrate(result: ForecastResult, interval_width: float) -> ForecastResult:
         summary=summary,
         backtest_errors=result.backtest_errors,
     )
-
-
-def _held_out_days(errors: pd.DataFrame, sku_ids: pd.Series) -> np.ndarray:
-    """Observed (not censored) held-out days per SKU of ``sku_ids`` in the backtest errors."""
-    if errors.empty or "censored" not in errors:
-        return np.zeros(len(sku_ids))
-    observed = errors.loc[~errors["censored"].astype(bool), "sku_id"].astype(str)
-    counts = observed.value_counts().reindex(sku_ids.astype(str)).fillna(0)
-    return np.asarray(counts.to_numpy(dtype=float), dtype=float)
 
 
 def _intervals(

@@ -229,10 +229,10 @@ def _service(g: pd.DataFrame) -> dict[str, float | int]:
     bound = g["lot_bound"].astype(bool)
     target = g.loc[has, "service_level"]
     gap = g.loc[has, "cycle_service_level"] - target
-    controlled = gap[~bound[has]]
-    mine = has & ~bound
-    alpha, cycles = g.loc[mine, "service_level"], g.loc[mine, "cycles"].astype(float)
-    noise = math.sqrt(float((alpha * (1.0 - alpha) / cycles).sum())) / max(int(mine.sum()), 1)
+    mine = has & ~bound  # the SKUs the policy's level controls
+    controlled = gap[mine[has]]
+    alpha, cycles = target[mine[has]], g.loc[mine, "cycles"].astype(float)
+    noise = math.sqrt(float((alpha * (1.0 - alpha) / cycles).sum())) / max(len(controlled), 1)
     nan = math.nan
     return {
         "skus_with_cycles": int(has.sum()),
